@@ -1,0 +1,462 @@
+/**
+ * The generic consumer (api.md §9), shared by every driver. Drivers supply a ConsumerSource that
+ * fetches batches of decoded events and persists positions; this class owns the pull queue,
+ * acknowledgement tracking, batched commits, `process()` and iteration.
+ *
+ * Claiming: a pull future takes an event only while somebody waits on it, so a pull whose timed
+ * wait expired and that nobody waits on any more never swallows an event.
+ */
+import type { DataAllocator, DataSelector } from './data-selection.js';
+import type { DataSegments } from './data-segments.js';
+import type { ConsumerSource, EventID, Headers, SourceEvent, StartFrom } from './driver-spi.js';
+import { DiasporaError, ErrorCodes, StopEventProcessor } from './errors.js';
+import { Deferred, type Future } from './future.js';
+import type { Json } from './json.js';
+import type { Metadata, PartitionInfo } from './metadata.js';
+import { InlineThreadPool, type ThreadPool } from './thread-pool.js';
+import type { TopicHandle } from './topic.js';
+
+export const NO_MORE_EVENTS: EventID = 0xffff_ffff_ffff_ffffn;
+export const NoMoreEvents = NO_MORE_EVENTS;
+
+export interface ConsumerOptions {
+  batchSize?: number | 'adaptive';
+  maxNumBatches?: number;
+  threadPool?: ThreadPool;
+  dataSelector?: DataSelector;
+  dataAllocator?: DataAllocator;
+  targets?: number[];
+  startFrom?: StartFrom;
+  ackIntervalMs?: number;
+  options?: Json;
+}
+
+export interface ProcessOptions {
+  timeoutMs?: number;
+  maxEvents?: number;
+  threadPool?: ThreadPool;
+  signal?: AbortSignal;
+  stopWhenIdle?: boolean;
+}
+
+export interface Event {
+  readonly metadata: Metadata;
+  readonly data: DataSegments;
+  readonly partition: PartitionInfo;
+  readonly partitionIndex: number;
+  readonly id: EventID;
+  readonly headers: Headers;
+  /** Marks the event done; resolves once a durable position covers it. */
+  acknowledge(): Future<void>;
+}
+
+export interface Consumer extends AsyncIterable<Event> {
+  readonly name: string;
+  readonly topic: TopicHandle;
+  readonly targets: readonly number[];
+  readonly batchSize: number | 'adaptive';
+  readonly maxNumBatches: number;
+  readonly threadPool: ThreadPool;
+  readonly dataSelector: DataSelector | undefined;
+  readonly dataAllocator: DataAllocator | undefined;
+  pull(): Future<Event>;
+  process(fn: (e: Event) => void | Promise<void>, o?: ProcessOptions): Promise<number>;
+  events(o?: { idleTimeoutMs?: number }): AsyncIterable<Event>;
+  commit(): Promise<void>;
+  close(): Promise<void>;
+  unsubscribe(): Promise<void>;
+}
+
+class EventImpl implements Event {
+  constructor(
+    private readonly consumer: ConsumerImpl,
+    private readonly src: SourceEvent,
+    readonly partition: PartitionInfo,
+  ) {}
+  get metadata(): Metadata {
+    return this.src.metadata;
+  }
+  get data(): DataSegments {
+    return this.src.data;
+  }
+  get partitionIndex(): number {
+    return this.src.partitionIndex;
+  }
+  get id(): EventID {
+    return this.src.id;
+  }
+  get headers(): Headers {
+    return this.src.headers;
+  }
+  /** The stored metadata record, when the driver provides it. */
+  get record(): Uint8Array | undefined {
+    return this.src.record;
+  }
+  get timestamp(): bigint | undefined {
+    return this.src.timestamp;
+  }
+  acknowledge(): Future<void> {
+    return this.consumer.acknowledgeEvent(this.src.partitionIndex, this.src.id);
+  }
+}
+
+/** Delivered and acknowledged ids of one partition (delivery is in increasing id order). */
+class AckTracker {
+  private unacked: EventID[] = [];
+  private head = 0;
+  private readonly acked = new Set<EventID>();
+  last: EventID | undefined;
+  waiters: { id: EventID; future: Deferred<void> }[] = [];
+  dirty = false;
+
+  delivered(id: EventID): void {
+    this.unacked.push(id);
+    this.last = id;
+  }
+
+  ack(id: EventID): boolean {
+    if (this.last === undefined || id > this.last || this.acked.has(id)) return false;
+    // ids below the head were already acknowledged (and dropped from the set)
+    if (this.head >= this.unacked.length || id < (this.unacked[this.head] as EventID)) return false;
+    this.acked.add(id);
+    while (this.head < this.unacked.length && this.acked.has(this.unacked[this.head] as EventID)) {
+      this.acked.delete(this.unacked[this.head] as EventID);
+      this.head++;
+      this.dirty = true;
+    }
+    if (this.head > 4096 && this.head * 2 > this.unacked.length) {
+      this.unacked = this.unacked.slice(this.head);
+      this.head = 0;
+    }
+    return true;
+  }
+
+  /** Next id to deliver after a restart. */
+  position(): EventID | undefined {
+    if (this.last === undefined) return undefined;
+    return this.head < this.unacked.length ? (this.unacked[this.head] as EventID) : this.last + 1n;
+  }
+}
+
+interface PullRequest {
+  seq: number;
+  future: Deferred<Event>;
+}
+
+export class ConsumerImpl implements Consumer {
+  readonly targets: readonly number[];
+  readonly batchSize: number | 'adaptive';
+  readonly maxNumBatches: number;
+  readonly threadPool: ThreadPool;
+  readonly dataSelector: DataSelector | undefined;
+  readonly dataAllocator: DataAllocator | undefined;
+  private readonly ackIntervalMs: number;
+  private readonly fetchSize: number;
+
+  private buffer: SourceEvent[] = [];
+  private bufHead = 0;
+  private waiting: PullRequest[] = [];
+  private pullSeq = 0;
+  private fetching = false;
+  private lastFetchFull = false;
+  private readonly abort = new AbortController();
+  private closed = false;
+
+  private readonly acks = new Map<number, AckTracker>();
+  private commitTimer: NodeJS.Timeout | undefined;
+  private committing: Promise<void> | undefined;
+  private commitAgain = false;
+
+  constructor(
+    readonly name: string,
+    readonly topic: TopicHandle,
+    private readonly source: ConsumerSource,
+    targets: readonly number[],
+    o: ConsumerOptions,
+    defaultPool: ThreadPool,
+  ) {
+    this.targets = targets;
+    this.batchSize = o.batchSize ?? 'adaptive';
+    this.maxNumBatches = o.maxNumBatches ?? 2;
+    this.threadPool = o.threadPool ?? defaultPool;
+    this.dataSelector = o.dataSelector;
+    this.dataAllocator = o.dataAllocator;
+    this.ackIntervalMs = o.ackIntervalMs ?? 1000;
+    this.fetchSize = this.batchSize === 'adaptive' ? 1024 : this.batchSize;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Pulling
+
+  pull(): Future<Event> {
+    const future = new Deferred<Event>();
+    if (this.closed) {
+      future.reject(new DiasporaError('Consumer is closed', { code: ErrorCodes.CLOSED }));
+      return future;
+    }
+    const req: PullRequest = { seq: this.pullSeq++, future };
+    future.onWait = () => this.claim(req);
+    future.onAbandon = () => this.unclaim(req);
+    return future;
+  }
+
+  private claim(req: PullRequest): void {
+    if (req.future.completed() || this.waiting.includes(req)) return;
+    if (this.closed) {
+      req.future.reject(new DiasporaError('Consumer is closed', { code: ErrorCodes.CLOSED }));
+      return;
+    }
+    // keep call order among waiting pulls
+    let i = this.waiting.length;
+    while (i > 0 && (this.waiting[i - 1] as PullRequest).seq > req.seq) i--;
+    this.waiting.splice(i, 0, req);
+    this.dispatch();
+  }
+
+  private unclaim(req: PullRequest): void {
+    const i = this.waiting.indexOf(req);
+    if (i >= 0) this.waiting.splice(i, 1);
+  }
+
+  private dispatch(): void {
+    while (this.waiting.length > 0 && this.bufHead < this.buffer.length) {
+      const req = this.waiting.shift() as PullRequest;
+      const e = this.buffer[this.bufHead++] as SourceEvent;
+      req.future.resolve(this.deliver(e));
+    }
+    if (this.bufHead >= this.buffer.length && this.bufHead > 0) {
+      this.buffer = [];
+      this.bufHead = 0;
+    }
+    const buffered = this.buffer.length - this.bufHead;
+    if (!this.fetching && !this.closed) {
+      if (this.waiting.length > 0 && buffered === 0) this.fetch(true);
+      else if (this.lastFetchFull && buffered < this.fetchSize / 2) this.fetch(false);
+    }
+  }
+
+  private fetch(wait: boolean): void {
+    this.fetching = true;
+    const max = this.fetchSize * Math.max(1, Math.min(this.maxNumBatches, 4));
+    this.source.fetch(max, this.abort.signal, wait).then(
+      (events) => {
+        this.fetching = false;
+        this.lastFetchFull = events.length >= max;
+        if (events.length > 0) {
+          if (this.bufHead === 0 && this.buffer.length === 0) this.buffer = events;
+          else for (const e of events) this.buffer.push(e);
+        }
+        if (!this.closed) this.dispatch();
+      },
+      (err: unknown) => {
+        this.fetching = false;
+        this.lastFetchFull = false;
+        // a read error rejects one pull without advancing; the next pull retries
+        const req = this.waiting.shift();
+        req?.future.reject(err);
+        if (!this.closed && this.waiting.length > 0) setTimeout(() => this.dispatch(), 10);
+      },
+    );
+  }
+
+  private deliver(e: SourceEvent): Event {
+    if (e.id !== NO_MORE_EVENTS) {
+      let t = this.acks.get(e.partitionIndex);
+      if (t === undefined) this.acks.set(e.partitionIndex, (t = new AckTracker()));
+      t.delivered(e.id);
+    }
+    return new EventImpl(this, e, this.topic.partitions[e.partitionIndex] ?? {});
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Acknowledgement and commits
+
+  acknowledgeEvent(partition: number, id: EventID): Future<void> {
+    const future = new Deferred<void>();
+    const t = this.acks.get(partition);
+    if (t === undefined || !t.ack(id)) {
+      future.resolve(); // unknown, already acknowledged, or the end marker: nothing to persist
+      return future;
+    }
+    if (this.name === '') {
+      future.resolve(); // anonymous consumers persist nothing
+      return future;
+    }
+    t.waiters.push({ id, future });
+    this.scheduleCommit();
+    return future;
+  }
+
+  private scheduleCommit(): void {
+    if (this.commitTimer !== undefined) return;
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = undefined;
+      void this.commit().catch(() => undefined);
+    }, this.ackIntervalMs);
+  }
+
+  commit(): Promise<void> {
+    if (this.committing !== undefined) {
+      this.commitAgain = true;
+      return this.committing;
+    }
+    this.committing = this.doCommit().finally(() => {
+      this.committing = undefined;
+      if (this.commitAgain) {
+        this.commitAgain = false;
+        void this.commit().catch(() => undefined);
+      }
+    });
+    return this.committing;
+  }
+
+  private async doCommit(): Promise<void> {
+    const positions = new Map<number, EventID>();
+    const settled: { t: AckTracker; upTo: EventID }[] = [];
+    for (const [p, t] of this.acks) {
+      if (!t.dirty) continue;
+      const pos = t.position();
+      if (pos === undefined) continue;
+      t.dirty = false;
+      positions.set(p, pos);
+      settled.push({ t, upTo: pos });
+    }
+    if (positions.size === 0) return;
+    try {
+      await this.source.commit(positions);
+    } catch (err) {
+      for (const { t } of settled) t.dirty = true;
+      this.scheduleCommit();
+      throw err;
+    }
+    for (const { t, upTo } of settled) {
+      const keep: typeof t.waiters = [];
+      for (const w of t.waiters) {
+        if (w.id < upTo) w.future.resolve();
+        else keep.push(w);
+      }
+      t.waiters = keep;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Processing and iteration
+
+  async process(fn: (e: Event) => void | Promise<void>, o: ProcessOptions = {}): Promise<number> {
+    const timeoutMs = o.timeoutMs ?? 5000;
+    const maxEvents = o.maxEvents ?? Infinity;
+    const pool = o.threadPool ?? this.threadPool;
+    const inline = pool instanceof InlineThreadPool;
+    const signal = o.signal;
+    let started = 0;
+    let processed = 0;
+    let stop = false;
+    let failure: { err: unknown } | undefined;
+    const inflight = new Set<Promise<void>>();
+    const limit = Math.max(1, pool.threadCount * 2);
+
+    const run = async (e: Event): Promise<void> => {
+      try {
+        await fn(e);
+        processed++;
+      } catch (err) {
+        stop = true;
+        if (!(err instanceof StopEventProcessor) && failure === undefined) failure = { err };
+      }
+    };
+
+    const abortWait = signal === undefined ? undefined : new Promise<undefined>((resolve) => {
+      if (signal.aborted) resolve(undefined);
+      else signal.addEventListener('abort', () => resolve(undefined), { once: true });
+    });
+
+    while (!stop && started < maxEvents && !(signal?.aborted ?? false) && !this.closed) {
+      const pending = this.pull();
+      const waited = pending.wait(timeoutMs);
+      let e: Event | undefined;
+      try {
+        e = await (abortWait === undefined ? waited : Promise.race([waited, abortWait]));
+      } catch (err) {
+        if (this.closed) break;
+        throw err;
+      }
+      if (e === undefined && signal?.aborted) {
+        // withdraw the pull; an event it already took is still processed
+        this.cancelPull(pending);
+        e = await pending.wait(0);
+        if (e === undefined) break;
+      }
+      if (e === undefined) {
+        if (o.stopWhenIdle) break;
+        continue;
+      }
+      if (e.id === NO_MORE_EVENTS) break;
+      started++;
+      if (inline) {
+        await run(e);
+      } else {
+        while (inflight.size >= limit) await Promise.race(inflight);
+        const p: Promise<void> = new Promise<void>((resolve) => pool.pushWork(() => run(e as Event).then(resolve)));
+        inflight.add(p);
+        void p.then(() => inflight.delete(p));
+      }
+    }
+    await Promise.all(inflight);
+    if (failure !== undefined) throw failure.err;
+    return processed;
+  }
+
+  /** Withdraws a pull that nobody will wait for any more. */
+  private cancelPull(future: Future<Event>): void {
+    const i = this.waiting.findIndex((r) => r.future === future);
+    if (i >= 0) this.waiting.splice(i, 1);
+  }
+
+  events(o: { idleTimeoutMs?: number } = {}): AsyncIterable<Event> {
+    const idle = o.idleTimeoutMs ?? -1;
+    const self = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        while (!self.closed) {
+          let e: Event | undefined;
+          try {
+            e = await self.pull().wait(idle);
+          } catch (err) {
+            if (self.closed) return;
+            throw err;
+          }
+          if (e === undefined || e.id === NO_MORE_EVENTS) return;
+          yield e;
+        }
+      },
+    };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Event> {
+    return this.events()[Symbol.asyncIterator]();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort();
+    for (const req of this.waiting) req.future.reject(new DiasporaError('Consumer is closed', { code: ErrorCodes.CLOSED }));
+    this.waiting = [];
+    if (this.commitTimer !== undefined) clearTimeout(this.commitTimer);
+    this.commitTimer = undefined;
+    try {
+      if (this.committing !== undefined) await this.committing.catch(() => undefined);
+      await this.commit();
+    } finally {
+      for (const t of this.acks.values()) {
+        for (const w of t.waiters) w.future.resolve();
+        t.waiters = [];
+      }
+      await this.source.close();
+    }
+  }
+
+  unsubscribe(): Promise<void> {
+    return this.close();
+  }
+}

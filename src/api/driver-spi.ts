@@ -1,0 +1,124 @@
+/**
+ * The service-provider interface every driver implements. The generic layer (Driver, TopicHandle,
+ * Producer, Consumer) owns the semantics shared by all drivers — validation, partition
+ * selection, serialization, batching, ordering, back-pressure, pull queues, acknowledgement
+ * tracking — so a driver only stores and fetches batches of encoded events.
+ */
+import type { PartitionSelectorImpl, SerializerImpl, ValidatorImpl } from './components.js';
+import type { DataAllocator, DataSelector } from './data-selection.js';
+import type { DataSegments } from './data-segments.js';
+import type { Json, JsonObject } from './json.js';
+import type { Metadata, PartitionInfo } from './metadata.js';
+
+export type EventID = bigint;
+export type StartFrom = 'committed' | 'earliest' | 'latest';
+export type Headers = Readonly<Record<string, string>>;
+
+/** Persisted configurations of a topic's components (each has a string `type`). */
+export interface TopicComponentsConfig {
+  validator: JsonObject;
+  serializer: JsonObject;
+  partitionSelector: JsonObject;
+}
+
+export interface DriverImpl {
+  /** Creates a topic; fails when it exists. */
+  createTopic(name: string, options: JsonObject, components: TopicComponentsConfig): Promise<void>;
+  /** Opens a topic; resolves undefined when the driver has no such topic. */
+  openTopic(name: string): Promise<TopicImpl | undefined>;
+  topicExists(name: string): Promise<boolean>;
+  /** Topic name → driver-defined description (sorted by the caller). */
+  listTopics(): Promise<Map<string, Json>>;
+  deleteTopic(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Events encoded by a producer, ready to be stored as one batch in one partition. */
+export interface EventBatch {
+  readonly count: number;
+  /** Serialized metadata records back to back. */
+  readonly metadata: Buffer;
+  /** End offset of each record within `metadata` (record i spans [ends[i-1] or 0, ends[i])). */
+  readonly metadataEnds: readonly number[];
+  /** Data of each event (possibly empty). */
+  readonly data: readonly DataSegments[];
+  /** Headers of each event, or undefined when no event of the batch has headers. */
+  readonly headers: readonly (Headers | undefined)[] | undefined;
+}
+
+export interface TopicWriter {
+  /** Stores a batch atomically in `partition`; resolves with the id of each event. */
+  append(partition: number, batch: EventBatch): Promise<EventIds>;
+  /** Makes the given partitions durable according to the driver's flush policy (producer flush). */
+  sync(partitions: ReadonlySet<number>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Ids of a stored batch: consecutive from `first`, or listed. */
+export type EventIds = { first: EventID } | { ids: readonly EventID[] };
+
+export interface SourceOptions {
+  consumerName: string;
+  /** Partition indices to read (never empty). */
+  partitions: readonly number[];
+  startFrom: StartFrom;
+  serializer: SerializerImpl;
+  dataSelector: DataSelector | undefined;
+  dataAllocator: DataAllocator | undefined;
+  /** Preferred number of events per fetch. */
+  batchHint: number;
+  /** Driver-specific consumer options. */
+  options: JsonObject;
+}
+
+/** An event as a source delivers it. */
+export interface SourceEvent {
+  readonly partitionIndex: number;
+  readonly id: EventID;
+  readonly metadata: Metadata;
+  readonly data: DataSegments;
+  readonly headers: Headers;
+  /** The serialized metadata record as stored, when available (lets forwarders pass it through). */
+  readonly record?: Uint8Array;
+  /** Source timestamp in ns since the epoch, when the driver knows one. */
+  readonly timestamp?: bigint;
+}
+
+export interface ConsumerSource {
+  /**
+   * Resolves with 1..max available events (in id order per partition, fair across partitions),
+   * waiting without spinning until at least one is available; resolves [] when `signal` aborts.
+   * With `wait` false it resolves at once, possibly with [] (used for prefetching).
+   */
+  fetch(max: number, signal: AbortSignal, wait: boolean): Promise<SourceEvent[]>;
+  /** Persists next positions (partition index → next id to deliver). */
+  commit(positions: ReadonlyMap<number, EventID>): Promise<void>;
+  /** Current end (next id to be written) of each partition read, for lag and stop-at-end. */
+  endPositions(): Promise<Map<number, EventID>>;
+  close(): Promise<void>;
+}
+
+export interface WriterOptions {
+  producerName: string;
+  /** Driver-specific producer options. */
+  options: JsonObject;
+  batchSize: number | 'adaptive';
+  lingerMs: number;
+}
+
+export interface TopicImpl {
+  readonly partitions: readonly PartitionInfo[];
+  readonly components: TopicComponentsConfig;
+  /** Stable id of this topic's stream for provenance (forwarding.md §4). */
+  readonly sourceId: string;
+  createWriter(options: WriterOptions): Promise<TopicWriter>;
+  createSource(options: SourceOptions): Promise<ConsumerSource>;
+  close(): Promise<void>;
+}
+
+/** Components of an opened topic. */
+export interface TopicComponents {
+  validator: ValidatorImpl;
+  serializer: SerializerImpl;
+  partitionSelector: PartitionSelectorImpl;
+}

@@ -1,0 +1,80 @@
+/**
+ * Event metadata: any JSON value (api.md §2). A Metadata keeps whichever representation it was
+ * built from (a value, or canonical text read from storage) and derives the other lazily, so a
+ * forwarder that never looks inside metadata never parses or re-serialises it.
+ */
+import { DiasporaError, ErrorCodes } from './errors.js';
+import { dumpCompact, dumpPretty, parseJson, type Json } from './json.js';
+
+export type { Json, JsonObject } from './json.js';
+
+const NOT_SET = Symbol('not set');
+
+export class Metadata {
+  private value: Json | typeof NOT_SET;
+  private canonical: string | undefined;
+
+  /** Wraps a JSON value (default `{}`). The value is not copied. */
+  constructor(value: Json = {}) {
+    this.value = value;
+  }
+
+  /** Parses JSON text; throws `Could not parse JSON: …`. */
+  static parse(text: string): Metadata {
+    return new Metadata(parseJson(text));
+  }
+
+  /**
+   * Metadata from text that is known to be the canonical compact form (as written by a
+   * canonical writer); parsing is deferred until the value is needed, and `dump()` returns the
+   * text unchanged. Invalid text raises its parse error when the value is first read.
+   */
+  static fromCanonicalText(text: string): Metadata {
+    const md = new Metadata();
+    md.value = NOT_SET;
+    md.canonical = text;
+    return md;
+  }
+
+  /** The JSON *string* s (the reference's `parse = false`). */
+  static fromString(s: string): Metadata {
+    return new Metadata(s);
+  }
+
+  /** Metadata as given; a JS string is parsed as JSON text (C++ implicit conversion, Python). */
+  static from(x: Metadata | Json): Metadata {
+    if (x instanceof Metadata) return x;
+    if (typeof x === 'string') return Metadata.parse(x);
+    return new Metadata(x);
+  }
+
+  get json(): Json {
+    if (this.value === NOT_SET) this.value = parseJson(this.canonical as string);
+    return this.value;
+  }
+
+  /** Canonical compact text (`dump()`), or pretty text with `dump(2)`. The compact form is cached. */
+  dump(indent?: number): string {
+    if (indent !== undefined && indent > 0) return dumpPretty(this.json, indent);
+    if (this.canonical === undefined) this.canonical = dumpCompact(this.json);
+    return this.canonical;
+  }
+
+  /** The value if it is a JSON string. */
+  string(): string {
+    const v = this.json;
+    if (typeof v !== 'string') throw new DiasporaError('Metadata content is not a string', { code: ErrorCodes.INVALID_ARGUMENT });
+    return v;
+  }
+
+  toJSON(): unknown {
+    return this.json;
+  }
+
+  toString(): string {
+    return this.dump();
+  }
+}
+
+/** Driver-defined description of a partition, e.g. `{"partition_id": 3}`. */
+export type PartitionInfo = { [key: string]: Json };

@@ -1,0 +1,70 @@
+/** Small file-system helpers: callback-based positional I/O (cheaper than fs/promises on hot paths) and atomic writes. */
+import * as fs from 'node:fs';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export function pread(fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** Reads exactly `length` bytes at `position` (fewer only at end of file). */
+export async function preadFull(fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const n = await pread(fd, buf, offset + done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+export function pwrite(fd: number, buf: Uint8Array, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.write(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+export function pwritev(fd: number, bufs: Uint8Array[], position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.writev(fd, bufs as NodeJS.ArrayBufferView[], position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+export function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** fsync of a directory (so that a rename or a new entry in it is durable). */
+export async function fsyncDir(path: string): Promise<void> {
+  const fd = await fs.promises.open(path, 'r');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+}
+
+/** Writes a file atomically: temporary sibling, optional fsync, rename, optional directory fsync. */
+export async function writeFileAtomic(path: string, content: string | Uint8Array, durable: boolean): Promise<void> {
+  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await fs.promises.open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(content);
+    if (durable) await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fs.promises.rename(tmp, path);
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true });
+    throw err;
+  }
+  if (durable) await fsyncDir(dirname(path));
+}
+
+export function isErrno(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
+}

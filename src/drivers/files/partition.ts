@@ -1,0 +1,121 @@
+/**
+ * Per-partition state shared by everything in one driver instance: the writer's descriptors and
+ * mutex, read-only descriptors for readers, the in-process notifier and the directory watcher.
+ */
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { Notifier } from '../common/notifier.js';
+import { isErrno } from '../common/fs-util.js';
+
+export type PartitionFileName = 'index' | 'metadata' | 'data' | 'headers';
+
+export class PartitionFiles {
+  /** Woken by this process's writers after each batch. */
+  readonly notifier = new Notifier();
+  /** Writer descriptors (O_RDWR | O_CREAT), opened by the first writer. */
+  writeFds: { index: number; metadata: number; data: number } | undefined;
+  headersWriteFd: number | undefined;
+  /** Tail recovery runs once per partition per process (files-driver.md §11). */
+  recovered = false;
+  private mutexTail: Promise<void> = Promise.resolve();
+  private readonly readFds = new Map<PartitionFileName, number>();
+  private watcher: fs.FSWatcher | undefined;
+  private watchRefs = 0;
+
+  constructor(readonly dir: string) {}
+
+  path(f: PartitionFileName): string {
+    return join(this.dir, f);
+  }
+
+  /** Serialises writers of this process on this partition. */
+  async lock(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const prev = this.mutexTail;
+    this.mutexTail = next;
+    await prev;
+    return release;
+  }
+
+  openWriteFds(): { index: number; metadata: number; data: number } {
+    if (this.writeFds === undefined) {
+      const flags = fs.constants.O_RDWR | fs.constants.O_CREAT;
+      const data = fs.openSync(this.path('data'), flags, 0o644);
+      const metadata = fs.openSync(this.path('metadata'), flags, 0o644);
+      const index = fs.openSync(this.path('index'), flags, 0o644);
+      this.writeFds = { index, metadata, data };
+    }
+    return this.writeFds;
+  }
+
+  /** The headers descriptor for writing; created only when asked to (`create`). */
+  headersFd(create: boolean): number | undefined {
+    if (this.headersWriteFd === undefined) {
+      try {
+        const flags = fs.constants.O_RDWR | (create ? fs.constants.O_CREAT : 0);
+        this.headersWriteFd = fs.openSync(this.path('headers'), flags, 0o644);
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      }
+    }
+    return this.headersWriteFd;
+  }
+
+  /** A read-only descriptor, or undefined while the file does not exist (readers never create files). */
+  readFd(f: PartitionFileName): number | undefined {
+    let fd = this.readFds.get(f);
+    if (fd === undefined) {
+      try {
+        fd = fs.openSync(this.path(f), fs.constants.O_RDONLY);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) return undefined;
+        throw err;
+      }
+      this.readFds.set(f, fd);
+    }
+    return fd;
+  }
+
+  /** Size of a file through the read descriptor (0 when missing). fstat never waits on I/O. */
+  size(f: PartitionFileName): number {
+    const fd = this.readFd(f);
+    return fd === undefined ? 0 : fs.fstatSync(fd).size;
+  }
+
+  /** Starts watching the directory (reference-counted); changes notify the notifier. */
+  watch(): void {
+    if (this.watchRefs++ > 0) return;
+    try {
+      this.watcher = fs.watch(this.dir, { persistent: false }, () => this.notifier.notify());
+      this.watcher.on('error', () => {
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch {
+      this.watcher = undefined; // polling still covers it
+    }
+  }
+
+  unwatch(): void {
+    if (--this.watchRefs > 0) return;
+    this.watchRefs = 0;
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    for (const fd of this.readFds.values()) fs.closeSync(fd);
+    this.readFds.clear();
+    if (this.writeFds !== undefined) {
+      fs.closeSync(this.writeFds.index);
+      fs.closeSync(this.writeFds.metadata);
+      fs.closeSync(this.writeFds.data);
+      this.writeFds = undefined;
+    }
+    if (this.headersWriteFd !== undefined) fs.closeSync(this.headersWriteFd);
+    this.headersWriteFd = undefined;
+  }
+}

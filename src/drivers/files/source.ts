@@ -1,0 +1,222 @@
+/**
+ * Reading a files topic (files-driver.md §8): bulk reads of index entries, metadata and data,
+ * the visibility rule for entries of concurrent writers, headers, round-robin fairness, and
+ * waiting for new data through this process's writers, fs.watch and a fallback poll.
+ */
+import { deserializeRecord } from '../../api/components.js';
+import { FullDataSelector, NoDataSelector, selectDataAsync, selectFromBuffer } from '../../api/data-selection.js';
+import { DataSegments } from '../../api/data-segments.js';
+import type { ConsumerSource, EventID, Headers, SourceEvent, SourceOptions } from '../../api/driver-spi.js';
+import { DiasporaError, ErrorCodes } from '../../api/errors.js';
+import { sleep } from '../../api/future.js';
+import { preadFull } from '../common/fs-util.js';
+import { Notifier } from '../common/notifier.js';
+import { interleave } from '../common/round-robin.js';
+import { decodeHeadersRecords, readU64, type HeadersRecord } from './headers-file.js';
+import { INDEX_RECORD_SIZE, partitionDirName } from './layout.js';
+import type { PartitionFiles } from './partition.js';
+import type { PositionsStore } from './positions.js';
+
+/** Entries older than this that still point past the file ends are reported as corrupted. */
+const VISIBILITY_GRACE_MS = 2000;
+/** Upper bound of one bulk read of metadata or data. */
+const MAX_SPAN = 16 * 1024 * 1024;
+const NO_HEADERS: Headers = Object.freeze({});
+
+class PartitionCursor {
+  next: number;
+  invisibleSince: number | undefined;
+  headersPos = 0;
+  readonly headers = new Map<number, HeadersRecord>();
+  constructor(
+    readonly index: number,
+    readonly files: PartitionFiles,
+    start: number,
+  ) {
+    this.next = start;
+  }
+}
+
+export class FilesSource implements ConsumerSource {
+  private readonly cursors: PartitionCursor[];
+  private rr = 0;
+  private readonly bulkData: boolean;
+  private readonly noData: boolean;
+
+  constructor(
+    private readonly o: SourceOptions,
+    files: PartitionFiles[],
+    starts: number[],
+    private readonly pollIntervalMs: number,
+    private readonly positions: PositionsStore | undefined,
+  ) {
+    this.cursors = o.partitions.map((p, i) => new PartitionCursor(p, files[i] as PartitionFiles, starts[i] as number));
+    this.noData = o.dataSelector === NoDataSelector;
+    this.bulkData = (o.dataSelector === undefined || o.dataSelector === FullDataSelector) && o.dataAllocator === undefined;
+  }
+
+  async fetch(max: number, signal: AbortSignal, wait: boolean): Promise<SourceEvent[]> {
+    for (;;) {
+      let out = await this.readAvailable(max);
+      if (out.length > 0 || !wait || signal.aborted) return out;
+      // arm the in-process notifiers, then check again, so no append slips between check and wait
+      const armed = this.cursors.map((c) => c.files.notifier.arm());
+      out = await this.readAvailable(max);
+      if (out.length > 0) {
+        for (const c of this.cursors) c.files.notifier.notify(); // release what we armed
+        return out;
+      }
+      for (const c of this.cursors) c.files.watch();
+      try {
+        await Notifier.any([...armed, sleep(this.pollIntervalMs, signal)], signal);
+      } finally {
+        for (const c of this.cursors) c.files.unwatch();
+      }
+      if (signal.aborted) return [];
+    }
+  }
+
+  private async readAvailable(max: number): Promise<SourceEvent[]> {
+    const n = this.cursors.length;
+    const lists: SourceEvent[][] = this.cursors.map(() => []);
+    let total = 0;
+    const quota = Math.max(1, Math.ceil(max / n));
+    // a fair share each, then a second pass lets busy partitions fill what idle ones left
+    for (const share of [quota, max]) {
+      for (let k = 0; k < n && total < max; k++) {
+        const i = (this.rr + k) % n;
+        const before = (lists[i] as SourceEvent[]).length;
+        await this.readPartition(this.cursors[i] as PartitionCursor, Math.min(share - before, max - total), lists[i] as SourceEvent[]);
+        total += (lists[i] as SourceEvent[]).length - before;
+      }
+    }
+    if (total === 0) return [];
+    const { events, next } = interleave(lists, this.rr);
+    this.rr = next;
+    return events;
+  }
+
+  private async readPartition(c: PartitionCursor, limit: number, out: SourceEvent[]): Promise<void> {
+    const files = c.files;
+    const count = Math.floor(files.size('index') / INDEX_RECORD_SIZE);
+    let n = Math.min(limit, count - c.next);
+    if (n <= 0) return;
+    const indexFd = files.readFd('index') as number;
+    const idx = Buffer.allocUnsafe(n * INDEX_RECORD_SIZE);
+    n = Math.floor((await preadFull(indexFd, idx, 0, n * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE)) / INDEX_RECORD_SIZE);
+
+    // visible prefix, bounded spans
+    let metaSize = files.size('metadata');
+    let dataSize = files.size('data');
+    let visible = 0;
+    let metaLo = Infinity;
+    let metaHi = 0;
+    let dataLo = Infinity;
+    let dataHi = 0;
+    for (let i = 0; i < n; i++) {
+      const r = i * INDEX_RECORD_SIZE;
+      const mo = readU64(idx, r);
+      const me = mo + readU64(idx, r + 8);
+      const dof = readU64(idx, r + 16);
+      const de = dof + readU64(idx, r + 24);
+      if (me > metaSize || de > dataSize) {
+        // cached sizes may be stale: re-stat once before deciding
+        metaSize = files.size('metadata');
+        dataSize = files.size('data');
+        if (me > metaSize || de > dataSize) {
+          if (i === 0) this.checkGrace(c, me > metaSize ? 'metadata' : 'data');
+          break;
+        }
+      }
+      const nMetaLo = Math.min(metaLo, mo);
+      const nMetaHi = Math.max(metaHi, me);
+      const nDataLo = de > dof ? Math.min(dataLo, dof) : dataLo;
+      const nDataHi = Math.max(dataHi, de);
+      if (i > 0 && (nMetaHi - nMetaLo > MAX_SPAN || (this.bulkData && nDataHi - Math.min(nDataLo, nDataHi) > MAX_SPAN))) break;
+      metaLo = nMetaLo;
+      metaHi = nMetaHi;
+      dataLo = nDataLo;
+      dataHi = nDataHi;
+      visible++;
+    }
+    if (visible === 0) return;
+    c.invisibleSince = undefined;
+
+    const meta = Buffer.allocUnsafe(metaHi - metaLo);
+    await preadFull(files.readFd('metadata') as number, meta, 0, meta.length, metaLo);
+    let data: Buffer | undefined;
+    if (this.bulkData && dataHi > dataLo) {
+      data = Buffer.allocUnsafe(dataHi - dataLo);
+      await preadFull(files.readFd('data') as number, data, 0, data.length, dataLo);
+    }
+    const headers = await this.loadHeaders(c, c.next + visible);
+
+    for (let i = 0; i < visible; i++) {
+      const r = i * INDEX_RECORD_SIZE;
+      const mo = readU64(idx, r);
+      const ms = readU64(idx, r + 8);
+      const dof = readU64(idx, r + 16);
+      const ds = readU64(idx, r + 24);
+      const id = c.next + i;
+      const record = meta.subarray(mo - metaLo, mo - metaLo + ms);
+      const metadata = deserializeRecord(this.o.serializer, record);
+      let segs: DataSegments;
+      if (this.noData || ds === 0) segs = DataSegments.EMPTY;
+      else if (data !== undefined) segs = selectFromBuffer(metadata, data.subarray(dof - dataLo, dof - dataLo + ds), undefined, undefined);
+      else {
+        const fd = files.readFd('data') as number;
+        segs = await selectDataAsync(metadata, ds, '', this.o.dataSelector, this.o.dataAllocator, async (off, size, dst, dstOff) => {
+          if (off + size > ds) throw new DiasporaError(`Requested segment [${off}, ${off + size}) exceeds data size ${ds}`, { code: ErrorCodes.DATA });
+          await preadFull(fd, dst, dstOff, size, dof + off);
+        });
+      }
+      let h: Headers = NO_HEADERS;
+      if (headers !== undefined) {
+        const rec = headers.get(id);
+        if (rec !== undefined) {
+          headers.delete(id);
+          if (rec.metadataOffset === mo) h = rec.headers;
+        }
+      }
+      out.push({ partitionIndex: c.index, id: BigInt(id) as EventID, metadata, data: segs, headers: h, record });
+    }
+    c.next += visible;
+  }
+
+  private checkGrace(c: PartitionCursor, which: 'metadata' | 'data'): void {
+    const now = performance.now();
+    if (c.invisibleSince === undefined) c.invisibleSince = now;
+    else if (now - c.invisibleSince > VISIBILITY_GRACE_MS) {
+      c.invisibleSince = undefined;
+      throw new DiasporaError(`Corrupted ${which} index: entry points beyond end of file`, { code: ErrorCodes.CORRUPTED });
+    }
+  }
+
+  /** Reads new headers records; returns the id → record map (undefined when the partition has none). */
+  private async loadHeaders(c: PartitionCursor, upTo: number): Promise<Map<number, HeadersRecord> | undefined> {
+    const size = c.files.size('headers');
+    if (size > c.headersPos) {
+      const buf = Buffer.allocUnsafe(size - c.headersPos);
+      await preadFull(c.files.readFd('headers') as number, buf, 0, buf.length, c.headersPos);
+      for (const rec of decodeHeadersRecords(buf, c.headersPos)) {
+        if (rec.eventId >= c.next) c.headers.set(rec.eventId, rec);
+        c.headersPos = rec.end;
+      }
+    }
+    void upTo;
+    return c.headers.size > 0 ? c.headers : undefined;
+  }
+
+  async commit(positions: ReadonlyMap<number, EventID>): Promise<void> {
+    if (this.positions === undefined) return;
+    const m = new Map<string, number>();
+    for (const [p, id] of positions) m.set(partitionDirName(p), Number(id));
+    await this.positions.save(m);
+  }
+
+  async endPositions(): Promise<Map<number, EventID>> {
+    return new Map(this.cursors.map((c) => [c.index, BigInt(Math.floor(c.files.size('index') / INDEX_RECORD_SIZE))]));
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,168 @@
+/**
+ * Appending a batch to a partition (files-driver.md §9.1): in-process mutex, advisory locks on
+ * data → metadata → index, ends re-read under the lock (so several writer processes stay
+ * correct), tail recovery once per process, then metadata, data, headers and finally all index
+ * records in one write, with the fsync points of §9.3.
+ *
+ * Locks are Linux open-file-description locks (fs-native-extensions): our writers in any process
+ * exclude each other; reference writers (which use flock) are not excluded — mixing writers with
+ * the reference is unsupported whatever we do, since the reference trusts cached file ends.
+ */
+import * as fs from 'node:fs';
+import * as fsx from 'fs-native-extensions';
+import type { EventBatch, EventIds } from '../../api/driver-spi.js';
+import { DiasporaError, ErrorCodes } from '../../api/errors.js';
+import { faultInjectionEnabled, faultPoint } from '../../api/fault.js';
+import { fsyncFd, pwrite, pwritev } from '../common/fs-util.js';
+import { encodeHeadersRecord, writeU64 } from './headers-file.js';
+import { INDEX_RECORD_SIZE } from './layout.js';
+import type { FlushBehavior } from './options.js';
+import type { PartitionFiles } from './partition.js';
+import { recoverTail } from './recovery.js';
+
+export interface WriteOptions {
+  useFileLocking: boolean;
+  flushBehavior: FlushBehavior;
+}
+
+async function lockFd(fd: number): Promise<void> {
+  // tryLock is a non-blocking fcntl; only contention goes to the (blocking) thread-pool wait
+  if (!fsx.tryLock(fd)) await fsx.waitForLock(fd);
+}
+
+async function writeAll(what: string, fd: number, bufs: Uint8Array[], position: number, expected: number): Promise<void> {
+  let written = 0;
+  let pending = bufs;
+  while (written < expected) {
+    const n = pending.length === 1 ? await pwrite(fd, pending[0] as Uint8Array, position + written) : await pwritev(fd, pending, position + written);
+    if (n <= 0) {
+      throw new DiasporaError(`Failed to write batch ${what}: wrote ${written} bytes, expected ${expected}`, { code: ErrorCodes.IO });
+    }
+    written += n;
+    if (written < expected) pending = skipBytes(pending, n);
+  }
+}
+
+/** The buffers that remain after dropping the first n bytes. */
+function skipBytes(bufs: Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let skip = n;
+  for (const b of bufs) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    out.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return out;
+}
+
+export async function appendBatch(part: PartitionFiles, batch: EventBatch, o: WriteOptions): Promise<EventIds> {
+  const release = await part.lock();
+  try {
+    const fds = part.openWriteFds();
+    const locked: number[] = [];
+    try {
+      if (o.useFileLocking) {
+        for (const fd of [fds.data, fds.metadata, fds.index]) {
+          await lockFd(fd);
+          locked.push(fd);
+        }
+      }
+      if (!part.recovered) {
+        await recoverTail(part);
+        part.recovered = true;
+      }
+      return await writeLocked(part, fds, batch, o);
+    } finally {
+      for (let i = locked.length - 1; i >= 0; i--) fsx.unlock(locked[i] as number);
+    }
+  } finally {
+    release();
+    part.notifier.notify();
+  }
+}
+
+async function writeLocked(
+  part: PartitionFiles,
+  fds: { index: number; metadata: number; data: number },
+  batch: EventBatch,
+  o: WriteOptions,
+): Promise<EventIds> {
+  // Re-read the ends under the lock: another process may have appended since our last batch.
+  const indexSize = fs.fstatSync(fds.index).size;
+  const metaBase = fs.fstatSync(fds.metadata).size;
+  const dataBase = fs.fstatSync(fds.data).size;
+  const first = Math.floor(indexSize / INDEX_RECORD_SIZE);
+  const n = batch.count;
+
+  // index records, built before any write so a failure leaves nothing half-described
+  const index = Buffer.allocUnsafe(n * INDEX_RECORD_SIZE);
+  const dataBufs: Uint8Array[] = [];
+  let metaStart = 0;
+  let dataPos = dataBase;
+  for (let i = 0; i < n; i++) {
+    const metaEnd = batch.metadataEnds[i] as number;
+    const seg = batch.data[i];
+    const dsize = seg === undefined ? 0 : seg.size;
+    const r = i * INDEX_RECORD_SIZE;
+    writeU64(index, r, metaBase + metaStart);
+    writeU64(index, r + 8, metaEnd - metaStart);
+    writeU64(index, r + 16, dataPos);
+    writeU64(index, r + 24, dsize);
+    if (dsize > 0) for (const s of (seg as NonNullable<typeof seg>).segments) if (s.length > 0) dataBufs.push(s);
+    dataPos += dsize;
+    metaStart = metaEnd;
+  }
+
+  await writeAll('metadata', fds.metadata, [batch.metadata], metaBase, batch.metadata.length);
+  faultPoint('files.after_metadata');
+  if (dataBufs.length > 0) await writeAll('data', fds.data, dataBufs, dataBase, dataPos - dataBase);
+  faultPoint('files.after_data');
+
+  let headersFd: number | undefined;
+  if (batch.headers !== undefined) {
+    const recs: Buffer[] = [];
+    let start = 0;
+    for (let i = 0; i < n; i++) {
+      const h = batch.headers[i];
+      if (h !== undefined && Object.keys(h).length > 0) recs.push(encodeHeadersRecord(first + i, metaBase + start, h));
+      start = batch.metadataEnds[i] as number;
+    }
+    if (recs.length > 0) {
+      headersFd = part.headersFd(true) as number;
+      const end = fs.fstatSync(headersFd).size;
+      const total = recs.reduce((s, r) => s + r.length, 0);
+      await writeAll('headers', headersFd, recs, end, total);
+    }
+  }
+  faultPoint('files.after_headers');
+
+  if (o.flushBehavior === 'immediate') {
+    // data before the index that points to it (the reference syncs all three afterwards)
+    await Promise.all([fsyncFd(fds.metadata), fsyncFd(fds.data), headersFd !== undefined ? fsyncFd(headersFd) : undefined]);
+  }
+  const indexPos = first * INDEX_RECORD_SIZE;
+  if (faultInjectionEnabled) {
+    await pwrite(fds.index, index.subarray(0, INDEX_RECORD_SIZE / 2), indexPos);
+    faultPoint('files.mid_index');
+  }
+  await writeAll('index', fds.index, [index], indexPos, index.length);
+  if (o.flushBehavior === 'immediate') await fsyncFd(fds.index);
+  return { first: BigInt(first) };
+}
+
+/** fsync of every file of a partition (producer flush with `on_flush`). */
+export async function syncPartition(part: PartitionFiles): Promise<void> {
+  const release = await part.lock();
+  try {
+    const fds = part.writeFds;
+    if (fds === undefined) return;
+    const h = part.headersFd(false);
+    await Promise.all([fsyncFd(fds.data), fsyncFd(fds.metadata), h !== undefined ? fsyncFd(h) : undefined]);
+    await fsyncFd(fds.index);
+  } finally {
+    release();
+  }
+}
