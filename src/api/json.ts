@@ -20,7 +20,7 @@ const INT64_MIN = -0x8000_0000_0000_0000n;
 export function parseJson(text: string): Json {
   // Fast path: without a run of 16+ digits every integer literal is a safe integer, so JSON.parse
   // is exact. "-0" is excluded because nlohmann reads the integer literal -0 as 0.
-  if (!/\d{16}/.test(text) && !text.includes('-0')) {
+  if (!/\d{16}/.test(text) && !text.includes('-0') && !/\\u[dD][89a-fA-F]/.test(text)) {
     try {
       return JSON.parse(text) as Json;
     } catch (err) {
@@ -168,12 +168,18 @@ class Parser {
       }
     }
     this.pos = i + 1;
+    let s: string;
     try {
-      return JSON.parse(t.slice(start, i + 1)) as string;
+      s = JSON.parse(t.slice(start, i + 1)) as string;
     } catch (err) {
       this.pos = start;
       return this.fail(`invalid string (${(err as Error).message})`);
     }
+    if (!s.isWellFormed()) {
+      this.pos = start;
+      this.fail('invalid string: lone UTF-16 surrogate');
+    }
+    return s;
   }
 
   private parseNumber(): number | bigint {

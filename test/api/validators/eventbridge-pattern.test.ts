@@ -12,6 +12,7 @@ import {
 } from '../../../src/api/validators/eventbridge-pattern.js';
 import { DiasporaError, ErrorCodes, InvalidMetadata } from '../../../src/api/errors.js';
 import { parseJson, type Json } from '../../../src/api/json.js';
+import { fixturesDir } from '../../helpers/fixtures.js';
 
 /** Compiles `pattern` and applies it to `value`. */
 function m(pattern: Json, value: Json): boolean {
@@ -553,13 +554,8 @@ describe('eventbridgeFromConfig', () => {
 // Golden fixture replay
 
 function findManifest(): string | undefined {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    process.env['DIASPORA_FIXTURES_DIR'] ? join(process.env['DIASPORA_FIXTURES_DIR'], 'files-driver', 'manifest.json') : '',
-    join(here, '..', '..', '..', '..', 'test', 'fixtures', 'files-driver', 'manifest.json'),
-    '/work/shared/fixtures/files-driver/manifest.json',
-  ];
-  return candidates.find((p) => p !== '' && existsSync(p));
+  const p = join(fixturesDir(), 'files-driver', 'manifest.json');
+  return existsSync(p) ? p : undefined;
 }
 
 interface FixtureOp {
