@@ -63,6 +63,8 @@ export interface Consumer extends AsyncIterable<Event> {
   process(fn: (e: Event) => void | Promise<void>, o?: ProcessOptions): Promise<number>;
   events(o?: { idleTimeoutMs?: number }): AsyncIterable<Event>;
   commit(): Promise<void>;
+  /** The current end (next id to be written) of each assigned partition: for lag and stop-at-end. */
+  endPositions(): Promise<Map<number, EventID>>;
   close(): Promise<void>;
   unsubscribe(): Promise<void>;
 }
@@ -434,6 +436,10 @@ export class ConsumerImpl implements Consumer {
 
   [Symbol.asyncIterator](): AsyncIterator<Event> {
     return this.events()[Symbol.asyncIterator]();
+  }
+
+  endPositions(): Promise<Map<number, EventID>> {
+    return this.source.endPositions();
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,84 @@
+/** `diaspora-ctl consume`: prints events as JSON lines (metadata, data size and base64 data). */
+import { Driver } from '../api/driver.js';
+import type { EventID } from '../api/driver-spi.js';
+import { dumpCompact, type JsonObject } from '../api/json.js';
+import { NoDataSelector } from '../api/data-selection.js';
+import { NO_MORE_EVENTS } from '../api/consumer.js';
+import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
+import { runtimeErrorText } from './errors.js';
+
+export const spec: CommandSpec = {
+  path: 'consume',
+  word: 'consume',
+  description: 'Print the events of a topic, one JSON object per line: {"partition","id","metadata","data_size","data"}.',
+  dotted: ['driver'],
+  options: (cmd) =>
+    cmd
+      .requiredOption('--driver <type>', 'driver factory key')
+      .requiredOption('--name <topic>', 'topic name')
+      .option('--driver-config <file>', 'JSON file with driver options (merged with --driver.*)')
+      .option('--group <name>', 'consumer name: positions are committed and a later run continues after them')
+      .option('--from-beginning', 'start at the first event (default: the committed position with --group, else the end)')
+      .option('--follow', 'keep waiting for new events (stop with Ctrl+C); default: stop at the end')
+      .option('--max <n>', 'stop after n events', (v) => Number(v))
+      .option('--no-data', 'do not read event data (only its size is unknown then: data_size is omitted)'),
+};
+
+export async function run(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
+  const parsed = parseCommand(spec, argv, ctx);
+  if (typeof parsed === 'number') return parsed;
+  const { opts, dotted, logger } = parsed;
+  let driver: Driver | undefined;
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    driver = await Driver.create(opts['driver'] as string, driverOptions(opts, dotted));
+    const topic = await driver.openTopic(opts['name'] as string);
+    const group = typeof opts['group'] === 'string' ? (opts['group'] as string) : '';
+    const startFrom = opts['fromBeginning'] === true ? 'earliest' : group !== '' ? 'committed' : 'latest';
+    const withData = opts['data'] !== false;
+    const consumer = await topic.consumer(group, { startFrom, ackIntervalMs: 200, ...(withData ? {} : { dataSelector: NoDataSelector }) });
+    const max = typeof opts['max'] === 'number' ? (opts['max'] as number) : Infinity;
+    const follow = opts['follow'] === true;
+    // without --follow, stop once every partition reached the end it had at start
+    const ends = follow ? undefined : await consumer.endPositions();
+    const next = new Map<number, EventID>();
+    const done = (): boolean => ends !== undefined && [...ends].every(([p, end]) => end === 0n || (next.get(p) ?? -1n) + 1n >= end);
+    let count = 0;
+    let out = '';
+    while (count < max && !stop.signal.aborted && !done()) {
+      // without --follow, a short idle wait means nothing is left (positions may start anywhere)
+      const e = await consumer.pull().wait(follow ? 1000 : 500);
+      if (e === undefined) {
+        if (!follow) break;
+        if (out.length > 0) ctx.out(out), (out = '');
+        continue;
+      }
+      if (e.id === NO_MORE_EVENTS) break;
+      next.set(e.partitionIndex, e.id);
+      const rec: JsonObject = { partition: e.partitionIndex, id: e.id, metadata: e.metadata.json };
+      if (withData) {
+        const data = e.data.toBuffer();
+        rec['data_size'] = data.length;
+        rec['data'] = data.toString('base64');
+      }
+      out += dumpCompact(rec) + '\n';
+      if (out.length > 65536) ctx.out(out), (out = '');
+      void e.acknowledge();
+      count++;
+    }
+    if (out.length > 0) ctx.out(out);
+    await consumer.close();
+    await topic.close();
+    return 0;
+  } catch (err) {
+    logger.error(runtimeErrorText(err));
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await driver?.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * diaspora-ctl entry point: dispatches `<command> [<action>]` to one module per command
+ * (diaspora-ctl.md §1). Modules are imported lazily so `topic list` never loads the forwarder.
+ */
+import { createLogger, resolveLogStream } from './log.js';
+import { defaultContext, type CommandContext } from './command.js';
+
+export interface CommandModule {
+  run(argv: string[], ctx: CommandContext): Promise<number>;
+}
+
+const COMMANDS: Record<string, { description: string; load: () => Promise<CommandModule> }> = {
+  'topic create': { description: 'Create a topic', load: () => import('./topic-create.js') },
+  'topic list': { description: 'List topics (-v: with their description)', load: () => import('./topic-list.js') },
+  'topic describe': { description: 'Describe one topic as JSON', load: () => import('./topic-describe.js') },
+  'topic delete': { description: 'Delete a topic and its events', load: () => import('./topic-delete.js') },
+  fifo: { description: 'Run the daemon bridging named pipes (FIFOs) and topics', load: () => import('./fifo.js') },
+  forward: { description: 'Run the forwarding daemon configured by a YAML file', load: () => import('./forward.js') },
+  produce: { description: 'Produce events from standard input (one per line)', load: () => import('./produce.js') },
+  consume: { description: 'Print the events of a topic as JSON lines', load: () => import('./consume.js') },
+  'bench produce': { description: 'Producer benchmark (events/s, MB/s)', load: () => import('./bench-produce.js') },
+  'bench consume': { description: 'Consumer benchmark (events/s, MB/s)', load: () => import('./bench-consume.js') },
+};
+
+const GROUPS = new Set(Object.keys(COMMANDS).filter((k) => k.includes(' ')).map((k) => k.split(' ')[0] as string));
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length)) + 2;
+  const lines = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(width)}${v.description}`);
+  return [
+    'Usage: diaspora-ctl <command> <action> [options]',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    "Use 'diaspora-ctl <command> [<action>] --help' for help on a command.",
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
+  const logger = createLogger({ level: 'info', stream: resolveLogStream(argv.includes('--log-stdout'), ctx.env) });
+  const [first, second] = argv;
+  if (first === undefined) {
+    ctx.out(usage());
+    return 1;
+  }
+  if (first === '-h' || first === '--help') {
+    ctx.out(usage());
+    return 0;
+  }
+  let key = first;
+  let rest = argv.slice(1);
+  if (GROUPS.has(first)) {
+    if (second === undefined || second.startsWith('-')) {
+      ctx.out(usage());
+      process.stderr.write(`Error: '${first}' command requires an action\n`);
+      return 1;
+    }
+    key = `${first} ${second}`;
+    rest = argv.slice(2);
+    if (COMMANDS[key] === undefined) {
+      ctx.out(usage());
+      logger.error(`Unknown ${first} action: ${second}`);
+      return 1;
+    }
+  }
+  const command = COMMANDS[key];
+  if (command === undefined) {
+    ctx.out(usage());
+    logger.error(`Unknown command: ${first}`);
+    return 1;
+  }
+  const mod = await command.load();
+  return mod.run(rest, ctx);
+}

@@ -1,0 +1,87 @@
+/** `diaspora-ctl produce`: one event per line of standard input. */
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { Driver } from '../api/driver.js';
+import { errorMessage } from '../api/errors.js';
+import type { EventID } from '../api/driver-spi.js';
+import type { Future } from '../api/future.js';
+import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
+import { runtimeErrorText } from './errors.js';
+import { decodeLine, LINE_FORMATS, type LineFormat } from './event-codec.js';
+import { Option } from 'commander';
+
+export const spec: CommandSpec = {
+  path: 'produce',
+  word: 'produce',
+  description: 'Produce one event per line of standard input.',
+  dotted: ['driver'],
+  options: (cmd) =>
+    cmd
+      .requiredOption('--driver <type>', 'driver factory key')
+      .requiredOption('--name <topic>', 'topic name')
+      .option('--driver-config <file>', 'JSON file with driver options (merged with --driver.*)')
+      .addOption(new Option('--format <format>', 'raw: the line is the metadata string; json: the line is JSON metadata; envelope: {"metadata":…,"data":"<base64>"}').choices(LINE_FORMATS).default('raw'))
+      .option('--data-file <file>', 'attach the bytes of this file as the data of every event')
+      .option('--partition <n>', 'push every event to this partition (default: the topic\'s partition selector)', (v) => Number(v))
+      .option('--batch-size <n>', 'events per batch (default adaptive)', (v) => Number(v)),
+  helpAfter: 'Invalid lines are reported on stderr and skipped; the exit code is 1 if any line failed.',
+};
+
+export async function run(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
+  const parsed = parseCommand(spec, argv, ctx);
+  if (typeof parsed === 'number') return parsed;
+  const { opts, dotted, logger } = parsed;
+  let driver: Driver | undefined;
+  let failures = 0;
+  let invalid = 0;
+  try {
+    const dataFile = opts['dataFile'];
+    const fileData = typeof dataFile === 'string' ? readFileSync(dataFile) : undefined;
+    driver = await Driver.create(opts['driver'] as string, driverOptions(opts, dotted));
+    const topic = await driver.openTopic(opts['name'] as string);
+    const batch = opts['batchSize'];
+    const producer = await topic.producer({ batchSize: typeof batch === 'number' && batch > 0 ? batch : 'adaptive' });
+    const partition = opts['partition'] as number | undefined;
+    const format = opts['format'] as LineFormat;
+    const pending = new Set<Future<EventID>>();
+    let lineNo = 0;
+    let count = 0;
+    const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+    for await (const line of rl) {
+      lineNo++;
+      if (line.length === 0) continue;
+      let decoded;
+      try {
+        decoded = decodeLine(line, format);
+      } catch (err) {
+        invalid++;
+        logger.error(`Line ${lineNo}: ${errorMessage(err)}`);
+        continue;
+      }
+      if (!producer.hasCapacity()) await producer.ready();
+      const n = lineNo;
+      const f = producer.push(decoded.metadata, decoded.data ?? fileData, partition === undefined ? {} : { partition });
+      pending.add(f);
+      f.then(
+        () => pending.delete(f),
+        (err: unknown) => {
+          pending.delete(f);
+          failures++;
+          logger.error(`Line ${n}: ${errorMessage(err)}`);
+        },
+      );
+      count++;
+    }
+    await producer.close().catch(() => undefined);
+    await Promise.allSettled([...pending].map((f) => f.wait()));
+    const bad = failures + invalid;
+    logger.info(`Produced ${count - failures} event(s) to ${String(opts['name'])}${bad > 0 ? `, ${bad} line(s) failed` : ''}`);
+    await topic.close();
+    return bad > 0 ? 1 : 0;
+  } catch (err) {
+    logger.error(runtimeErrorText(err));
+    return 1;
+  } finally {
+    await driver?.close().catch(() => undefined);
+  }
+}
