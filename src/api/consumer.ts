@@ -65,6 +65,8 @@ export interface Consumer extends AsyncIterable<Event> {
   commit(): Promise<void>;
   /** The current end (next id to be written) of each assigned partition: for lag and stop-at-end. */
   endPositions(): Promise<Map<number, EventID>>;
+  /** The next id this consumer will deliver in each assigned partition. */
+  nextPositions(): Promise<Map<number, EventID>>;
   close(): Promise<void>;
   unsubscribe(): Promise<void>;
 }
@@ -440,6 +442,12 @@ export class ConsumerImpl implements Consumer {
 
   endPositions(): Promise<Map<number, EventID>> {
     return this.source.endPositions();
+  }
+
+  async nextPositions(): Promise<Map<number, EventID>> {
+    const next = await this.source.startPositions();
+    for (const [p, t] of this.acks) if (t.last !== undefined) next.set(p, t.last + 1n);
+    return next;
   }
 
   async close(): Promise<void> {

@@ -95,6 +95,8 @@ export interface ConsumerSource {
   commit(positions: ReadonlyMap<number, EventID>): Promise<void>;
   /** Current end (next id to be written) of each partition read, for lag and stop-at-end. */
   endPositions(): Promise<Map<number, EventID>>;
+  /** The id each partition started at (resolved start position). */
+  startPositions(): Promise<Map<number, EventID>>;
   close(): Promise<void>;
 }
 

@@ -8,9 +8,8 @@ import { FullDataSelector, NoDataSelector, selectDataAsync, selectFromBuffer } f
 import { DataSegments } from '../../api/data-segments.js';
 import type { ConsumerSource, EventID, Headers, SourceEvent, SourceOptions } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
-import { sleep } from '../../api/future.js';
 import { preadFull } from '../common/fs-util.js';
-import { Notifier } from '../common/notifier.js';
+import { Wakeup } from '../common/notifier.js';
 import { interleave } from '../common/round-robin.js';
 import { decodeHeadersRecords, readU64, type HeadersRecord } from './headers-file.js';
 import { INDEX_RECORD_SIZE, partitionDirName } from './layout.js';
@@ -31,7 +30,7 @@ class PartitionCursor {
   constructor(
     readonly index: number,
     readonly files: PartitionFiles,
-    start: number,
+    readonly start: number,
   ) {
     this.next = start;
   }
@@ -59,16 +58,17 @@ export class FilesSource implements ConsumerSource {
     for (;;) {
       let out = await this.readAvailable(max);
       if (out.length > 0 || !wait || signal.aborted) return out;
-      // arm the in-process notifiers, then check again, so no append slips between check and wait
-      const armed = this.cursors.map((c) => c.files.notifier.arm());
+      // subscribe to this process's writers, then check again, so no append slips in between
+      const wakeup = new Wakeup(this.cursors.map((c) => c.files.notifier));
       out = await this.readAvailable(max);
       if (out.length > 0) {
-        for (const c of this.cursors) c.files.notifier.notify(); // release what we armed
+        wakeup.cancel();
         return out;
       }
+      // other processes' writes: fs.watch, with a poll as fallback (watch events can be lost)
       for (const c of this.cursors) c.files.watch();
       try {
-        await Notifier.any([...armed, sleep(this.pollIntervalMs, signal)], signal);
+        await wakeup.wait(signal, this.pollIntervalMs);
       } finally {
         for (const c of this.cursors) c.files.unwatch();
       }
@@ -80,20 +80,36 @@ export class FilesSource implements ConsumerSource {
     const n = this.cursors.length;
     const lists: SourceEvent[][] = this.cursors.map(() => []);
     let total = 0;
+    // positions advance only when the whole fetch succeeds: a read error must not skip events
+    const saved = this.cursors.map((c) => c.next);
+    try {
+      await this.fill(lists, max);
+    } catch (err) {
+      this.cursors.forEach((c, i) => (c.next = saved[i] as number));
+      throw err;
+    }
+    for (const [i, c] of this.cursors.entries()) for (let id = saved[i] as number; id < c.next; id++) c.headers.delete(id);
+    total = lists.reduce((s, l) => s + l.length, 0);
+    if (total === 0) return [];
+    const { events, next } = interleave(lists, this.rr);
+    this.rr = next;
+    return events;
+  }
+
+  private async fill(lists: SourceEvent[][], max: number): Promise<void> {
+    const n = this.cursors.length;
+    let total = 0;
     const quota = Math.max(1, Math.ceil(max / n));
     // a fair share each, then a second pass lets busy partitions fill what idle ones left
     for (const share of [quota, max]) {
       for (let k = 0; k < n && total < max; k++) {
         const i = (this.rr + k) % n;
-        const before = (lists[i] as SourceEvent[]).length;
-        await this.readPartition(this.cursors[i] as PartitionCursor, Math.min(share - before, max - total), lists[i] as SourceEvent[]);
-        total += (lists[i] as SourceEvent[]).length - before;
+        const list = lists[i] as SourceEvent[];
+        const before = list.length;
+        await this.readPartition(this.cursors[i] as PartitionCursor, Math.min(share - before, max - total), list);
+        total += list.length - before;
       }
     }
-    if (total === 0) return [];
-    const { events, next } = interleave(lists, this.rr);
-    this.rr = next;
-    return events;
   }
 
   private async readPartition(c: PartitionCursor, limit: number, out: SourceEvent[]): Promise<void> {
@@ -149,7 +165,7 @@ export class FilesSource implements ConsumerSource {
       data = Buffer.allocUnsafe(dataHi - dataLo);
       await preadFull(files.readFd('data') as number, data, 0, data.length, dataLo);
     }
-    const headers = await this.loadHeaders(c, c.next + visible);
+    const headers = await this.loadHeaders(c);
 
     for (let i = 0; i < visible; i++) {
       const r = i * INDEX_RECORD_SIZE;
@@ -173,10 +189,7 @@ export class FilesSource implements ConsumerSource {
       let h: Headers = NO_HEADERS;
       if (headers !== undefined) {
         const rec = headers.get(id);
-        if (rec !== undefined) {
-          headers.delete(id);
-          if (rec.metadataOffset === mo) h = rec.headers;
-        }
+        if (rec !== undefined && rec.metadataOffset === mo) h = rec.headers;
       }
       out.push({ partitionIndex: c.index, id: BigInt(id) as EventID, metadata, data: segs, headers: h, record });
     }
@@ -193,7 +206,7 @@ export class FilesSource implements ConsumerSource {
   }
 
   /** Reads new headers records; returns the id → record map (undefined when the partition has none). */
-  private async loadHeaders(c: PartitionCursor, upTo: number): Promise<Map<number, HeadersRecord> | undefined> {
+  private async loadHeaders(c: PartitionCursor): Promise<Map<number, HeadersRecord> | undefined> {
     const size = c.files.size('headers');
     if (size > c.headersPos) {
       const buf = Buffer.allocUnsafe(size - c.headersPos);
@@ -203,7 +216,6 @@ export class FilesSource implements ConsumerSource {
         c.headersPos = rec.end;
       }
     }
-    void upTo;
     return c.headers.size > 0 ? c.headers : undefined;
   }
 
@@ -216,6 +228,10 @@ export class FilesSource implements ConsumerSource {
 
   async endPositions(): Promise<Map<number, EventID>> {
     return new Map(this.cursors.map((c) => [c.index, BigInt(Math.floor(c.files.size('index') / INDEX_RECORD_SIZE))]));
+  }
+
+  async startPositions(): Promise<Map<number, EventID>> {
+    return new Map(this.cursors.map((c) => [c.index, BigInt(c.start)]));
   }
 
   async close(): Promise<void> {}

@@ -22,7 +22,7 @@ import { DiasporaError, ErrorCodes } from '../../api/errors.js';
 import { isJsonObject, type Json, type JsonObject } from '../../api/json.js';
 import type { Metadata, PartitionInfo } from '../../api/metadata.js';
 import { parseNumPartitions, validateTopicName } from '../common/topic-options.js';
-import { Notifier } from '../common/notifier.js';
+import { Notifier, Wakeup } from '../common/notifier.js';
 import { interleave } from '../common/round-robin.js';
 
 interface StoredEvent {
@@ -143,6 +143,7 @@ const NO_HEADERS: Headers = Object.freeze({});
 
 class MemorySource implements ConsumerSource {
   private readonly next = new Map<number, EventID>();
+  private readonly start = new Map<number, EventID>();
   private rr = 0;
   constructor(
     private readonly t: MemoryTopic,
@@ -153,12 +154,19 @@ class MemorySource implements ConsumerSource {
       const end = BigInt((t.partitions[p] as MemoryPartition).events.length);
       const start = o.startFrom === 'latest' ? end : o.startFrom === 'committed' ? (saved?.get(p) ?? 0n) : 0n;
       this.next.set(p, start);
+      this.start.set(p, start);
     }
+  }
+
+  async startPositions(): Promise<Map<number, EventID>> {
+    return new Map(this.start);
   }
 
   private take(max: number): SourceEvent[] {
     const parts = this.o.partitions;
     const lists: SourceEvent[][] = parts.map(() => []);
+    // positions advance only when the whole take succeeds: a read error must not skip events
+    const saved = new Map(this.next);
     const quota = Math.max(1, Math.ceil(max / parts.length));
     let total = 0;
     for (let k = 0; k < parts.length && total < max; k++) {
@@ -169,7 +177,13 @@ class MemorySource implements ConsumerSource {
       while (list.length < quota && total < max && id < BigInt(p.events.length)) {
         const ev = p.events[Number(id)] as StoredEvent;
         const metadata: Metadata = deserializeRecord(this.o.serializer, ev.record);
-        const data = selectFromBuffer(metadata, ev.data, this.o.dataSelector, this.o.dataAllocator);
+        let data;
+        try {
+          data = selectFromBuffer(metadata, ev.data, this.o.dataSelector, this.o.dataAllocator);
+        } catch (err) {
+          for (const [k, v] of saved) this.next.set(k, v);
+          throw err;
+        }
         list.push({ partitionIndex: pi, id, metadata, data, headers: ev.headers ?? NO_HEADERS, record: ev.record });
         id++;
         total++;
@@ -184,10 +198,19 @@ class MemorySource implements ConsumerSource {
   async fetch(max: number, signal: AbortSignal, wait: boolean): Promise<SourceEvent[]> {
     for (;;) {
       if (this.t.deleted) throw new DiasporaError(`Topic ${this.t.name} does not exist`, { code: ErrorCodes.TOPIC_NOT_FOUND });
-      const waits = this.o.partitions.map((pi) => (this.t.partitions[pi] as MemoryPartition).notifier.arm());
-      const out = this.take(max);
-      if (out.length > 0 || !wait || signal.aborted) return out;
-      await Notifier.any(waits, signal);
+      const wakeup = new Wakeup(this.o.partitions.map((pi) => (this.t.partitions[pi] as MemoryPartition).notifier));
+      let out: SourceEvent[];
+      try {
+        out = this.take(max);
+      } catch (err) {
+        wakeup.cancel();
+        throw err;
+      }
+      if (out.length > 0 || !wait || signal.aborted) {
+        wakeup.cancel();
+        return out;
+      }
+      await wakeup.wait(signal, 60_000);
     }
   }
 

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Files-driver benchmark of diaspora-ctl (see bench/README.md): in one run, on this machine, with 1 partition,
+# N events (default 100,000) and batches of 128, REPS repetitions (default 3) of each scenario, median reported:
+#   (a) producer, 128-byte metadata, no data
+#   (b) producer, 64-byte metadata + 4 KiB data; beside it dd writing the same number of bytes in the same directory
+#       (bs=4160: one write per event; bs=532480: one write per batch of 128 events)
+#   (c) consumer of (b), all data
+#   (d) consumer of (b) with data interest 0.5 and selectivity 0.25 (contiguous, like the reference) and strided
+# for each producer/consumer pool size in THREADS (default "1 0": 1 = the reference default -p 1; 0 = inline pool).
+# MB = 2^20 bytes everywhere (the reference benchmarks' unit), dd included. `sync` runs before every repetition
+# (outside the timed part) so that no run pays for the write-back of the previous one.
+#
+# Usage: bench/files.sh            (env: N, REPS, THREADS, BENCH_DIR, KEEP=1 to keep the data)
+# Needs a build: npx tsc -p tsconfig.json
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+CTL=(node "$ROOT/bin/diaspora-ctl")
+N=${N:-100000}
+REPS=${REPS:-3}
+THREADS=${THREADS:-"1 0"}
+BATCH=128
+DIR=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/diaspora-bench.XXXXXX")
+if [ "${KEEP:-0}" != 1 ]; then trap 'rm -rf "$DIR"' EXIT; fi
+DRV=(-d files --driver.root_path "$DIR/data")
+
+if [ ! -f "$ROOT/dist/src/cli/bench-produce.js" ]; then
+  echo "no build found: run 'npx tsc -p tsconfig.json' in $ROOT first" >&2
+  exit 1
+fi
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# field <name>: the first word after "<name>: " on the line starting with it
+field() { awk -v k="$1: " 'index($0, k) == 1 { split(substr($0, length(k) + 1), w, " "); print w[1] }'; }
+
+# run_bench <label> <topic> <command...>: runs the command REPS times with --topic <topic> (a "%r" in <topic> is
+# replaced by the repetition number), prints "| label | median events/s | median MB/s | each run's events/s |".
+# Consumer runs (command contains "consume") must report exactly N events.
+declare -A MED_EVS MED_MBS
+run_bench() {
+  local label=$1 topic=$2
+  shift 2
+  local evs=() mbs=() out got
+  for r in $(seq 1 "$REPS"); do
+    sync # start every run with no dirty pages left by the previous one (not timed)
+    out=$("$@" --topic "${topic//%r/$r}" 2>"$DIR/stderr") || {
+      echo "FAILED: $*" >&2
+      cat "$DIR/stderr" >&2
+      exit 1
+    }
+    got=$(echo "$out" | field 'Total events')
+    if [ "$got" != "$N" ]; then echo "$label: $got events, expected $N" >&2; exit 1; fi
+    evs+=("$(echo "$out" | field Throughput)")
+    mbs+=("$(echo "$out" | field Bandwidth)")
+  done
+  MED_EVS[$label]=$(printf '%s\n' "${evs[@]}" | median)
+  MED_MBS[$label]=$(printf '%s\n' "${mbs[@]}" | median)
+  printf '| %-44s | %10.0f | %8.1f | %s|\n' "$label" "${MED_EVS[$label]}" "${MED_MBS[$label]}" "$(printf '%.0f ' "${evs[@]}")"
+}
+
+pct() { awk -v x="$1" -v t="$2" 'BEGIN { printf "%.0f%%", 100 * x / t }'; }
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "# diaspora-ctl bench, files driver: $(nproc) cores, $(uname -sr), node $(node --version)"
+echo "# $N events, batch $BATCH, 1 partition, $REPS repetitions (median), data in $DIR"
+echo
+echo "| scenario                                     |   events/s |     MB/s | runs (events/s) |"
+echo "|----------------------------------------------|------------|----------|-----------------|"
+for P in $THREADS; do
+  run_bench "(a) produce -m 128 -p $P" "a-p$P-%r" "${CTL[@]}" bench produce "${DRV[@]}" -n "$N" -b "$BATCH" -m 128 -s 0 -p "$P"
+  run_bench "(b) produce -m 64 -s 4096 -p $P" "b-p$P-%r" "${CTL[@]}" bench produce "${DRV[@]}" -n "$N" -b "$BATCH" -m 64 -s 4096 -p "$P"
+  # the consumers read the first topic written by (b), REPS times each
+  run_bench "(c) consume of (b) -p $P" "b-p$P-1" "${CTL[@]}" bench consume "${DRV[@]}" -n "$N" -p "$P"
+  run_bench "(d) consume of (b) -i 0.5 -s 0.25 -p $P" "b-p$P-1" "${CTL[@]}" bench consume "${DRV[@]}" -n "$N" -p "$P" -i 0.5 -s 0.25
+  run_bench "(d) same, --selection strided -p $P" "b-p$P-1" "${CTL[@]}" bench consume "${DRV[@]}" -n "$N" -p "$P" -i 0.5 -s 0.25 --selection strided
+done
+
+# dd: the same bytes as (b) (64 + 4096 per event), fresh file each time, page cache (no sync), like the producer;
+# once with one write per event (bs=4160) and once with one write per batch of 128 events (bs=532480)
+BYTES=$((N * 4160))
+dd_bench() {
+  local bs=$1 count=$2 ds=() secs
+  for r in $(seq 1 "$REPS"); do
+    rm -f "$DIR/dd.out"
+    sync
+    secs=$(dd if=/dev/zero of="$DIR/dd.out" bs="$bs" count="$count" conv=notrunc 2>&1 | awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s," || $i == "s") print $(i - 1) }')
+    ds+=("$(awk -v b="$((bs * count))" -v s="$secs" 'BEGIN { printf "%.1f", b / 1048576 / s }')")
+  done
+  rm -f "$DIR/dd.out"
+  DD=$(printf '%s\n' "${ds[@]}" | median)
+  printf '| %-44s | %10s | %8.1f | %s|\n' "dd bs=$bs count=$count" "-" "$DD" "$(printf '%s MB/s ' "${ds[@]}")"
+}
+dd_bench $((BATCH * 4160)) $((N / BATCH))
+dd_bench 4160 "$N"
+echo
+echo "Load average after the run: $(cut -d' ' -f1-3 /proc/loadavg) (before: $LOAD_BEFORE)"
+echo
+echo "Targets (best pool size):"
+best() { local m=0 v; for P in $THREADS; do v=${MED_EVS["$1 -p $P"]:-0}; [ "$2" = mb ] && v=${MED_MBS["$1 -p $P"]:-0}; m=$(awk -v a="$m" -v b="$v" 'BEGIN { print (b > a) ? b : a }'); done; echo "$m"; }
+A=$(best "(a) produce -m 128" ev)
+B=$(best "(b) produce -m 64 -s 4096" mb)
+C=$(best "(c) consume of (b)" ev)
+printf '  (a) producer  %12.0f events/s  target 1,400,000 events/s  (%s)\n' "$A" "$(pct "$A" 1400000)"
+printf '  (b) producer  %12.1f MB/s      target 1,100 MB/s           (%s; dd bs=4160: %s MB/s)\n' "$B" "$(pct "$B" 1100)" "$DD"
+printf '  (c) consumer  %12.0f events/s  target 750,000 events/s    (%s)\n' "$C" "$(pct "$C" 750000)"

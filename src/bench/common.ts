@@ -1,0 +1,295 @@
+/**
+ * Helpers shared by `diaspora-ctl bench produce` and `bench consume` (the Node.js counterparts of the reference's
+ * `diaspora-producer-benchmark` and `diaspora-consumer-benchmark`, diaspora-project/diaspora-stream-api
+ * `benchmarks/*.cpp`): option parsing, the synthetic events, the seeded PRNG, the result block, the progress bar
+ * and the safety time limit.
+ */
+import { InvalidArgumentError } from 'commander';
+import { Metadata } from '../api/metadata.js';
+
+/** One MB as printed by the reference benchmarks: 1024 × 1024 bytes (they label MiB as "MB"). */
+export const MB = 1024 * 1024;
+
+/** Default safety limit of a benchmark run, in seconds (`--timeout`). */
+export const DEFAULT_TIMEOUT_S = 300;
+
+// ---------------------------------------------------------------------------------------------
+// Option parsers (commander argParsers: an InvalidArgumentError becomes `PARSE ERROR: …`, exit 1)
+
+/** A non-negative safe integer (`-n 0` is accepted: nothing is measured). */
+export function parseCount(value: string): number {
+  if (!/^\+?\d+$/.test(value.trim())) throw new InvalidArgumentError('Expected a non-negative integer.');
+  const n = Number(value.trim());
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('Value too large.');
+  return n;
+}
+
+/** A positive safe integer. */
+export function parsePositive(value: string): number {
+  const n = parseCount(value);
+  if (n < 1) throw new InvalidArgumentError('Expected an integer >= 1.');
+  return n;
+}
+
+/** A ratio in [0, 1] (the reference's `--data-interest` / `--data-selectivity`). */
+export function parseRatio(value: string): number {
+  const t = value.trim();
+  const x = t === '' ? NaN : Number(t);
+  if (!Number.isFinite(x) || x < 0 || x > 1) throw new InvalidArgumentError('Invalid value (should be between 0 and 1).');
+  return x;
+}
+
+/** Seconds (`--timeout`), a non-negative finite number; 0 disables the limit. */
+export function parseSeconds(value: string): number {
+  const t = value.trim();
+  const x = t === '' ? NaN : Number(t);
+  if (!Number.isFinite(x) || x < 0) throw new InvalidArgumentError('Expected a non-negative number of seconds.');
+  return x;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random numbers: a small seeded generator, so that runs are reproducible
+
+/** xorshift32; `next()` is uniform in [0, 1). */
+export class Random {
+  private s: number;
+  constructor(seed = 0x9e3779b9) {
+    this.s = seed >>> 0 || 0x9e3779b9;
+  }
+  nextU32(): number {
+    let x = this.s;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    this.s = x;
+    return x;
+  }
+  next(): number {
+    return this.nextU32() / 4294967296;
+  }
+  /** Fills `buf` with random bytes. */
+  fill(buf: Uint8Array): void {
+    let i = 0;
+    const n = buf.length;
+    for (; i + 4 <= n; i += 4) {
+      const x = this.nextU32();
+      buf[i] = x & 0xff;
+      buf[i + 1] = (x >>> 8) & 0xff;
+      buf[i + 2] = (x >>> 16) & 0xff;
+      buf[i + 3] = x >>> 24;
+    }
+    for (; i < n; i++) buf[i] = this.nextU32() & 0xff;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synthetic events
+
+const CHARACTERS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+const CHAR_CODES = Buffer.from(CHARACTERS, 'latin1');
+
+/** n random alphanumeric characters, as a flat (sequential) string. */
+function randomChars(rng: Random, n: number): string {
+  const b = Buffer.allocUnsafe(n);
+  rng.fill(b);
+  for (let i = 0; i < n; i++) b[i] = CHAR_CODES[(b[i] as number) % CHAR_CODES.length] as number;
+  return b.toString('latin1');
+}
+
+/** Size of the smallest padded object `{"p":""}`. */
+export const MIN_OBJECT_METADATA = 8;
+
+/**
+ * The metadata of a benchmark event, whose canonical compact JSON text is exactly `size` bytes:
+ *
+ * * `size >= 8`: the object `{"p":"<size − 8 random alphanumeric characters>"}`;
+ * * `2 <= size < 8`: the JSON string `"<size − 2 random alphanumeric characters>"` (the reference's format for every
+ *   size: `random_string(length)` in diaspora-producer-benchmark.cpp);
+ * * `size < 2` (the reference default 0, for which the reference underflows): `{}`, 2 bytes.
+ *
+ * Alphanumeric characters need no JSON escaping, so the text length in bytes is exact.
+ */
+export function makeMetadata(rng: Random, size: number): Metadata {
+  if (size >= MIN_OBJECT_METADATA) return Metadata.fromCanonicalText(`{"p":"${randomChars(rng, size - MIN_OBJECT_METADATA)}"}`);
+  if (size >= 2) return Metadata.fromCanonicalText(`"${randomChars(rng, size - 2)}"`);
+  return Metadata.fromCanonicalText('{}');
+}
+
+/** Byte size of the metadata {@link makeMetadata} builds for a requested size. */
+export function metadataBytes(size: number): number {
+  return size >= 2 ? size : 2;
+}
+
+/**
+ * Distinct metadata objects are prepared before the timed loop, like the reference (which prepares all `n`): at most
+ * this many, reused round robin beyond (their canonical text is cached, so a reused object costs the same as a new one).
+ */
+export const METADATA_RING = 65536;
+
+/** Bytes of random data from which every event's data is a zero-copy slice (at a varying offset). */
+export const DATA_POOL_BYTES = 4 * MB;
+
+/**
+ * The data source of a producer benchmark: event `i` gets `size` bytes of a random pool, starting at offset
+ * `(i × 4099) mod (pool − size)` (so consecutive events differ). The slices are never modified, so handing them to the
+ * producer without copying is safe.
+ */
+export class DataSource {
+  private readonly pool: Buffer;
+  private readonly span: number;
+  constructor(
+    rng: Random,
+    readonly size: number,
+  ) {
+    this.pool = Buffer.allocUnsafe(size === 0 ? 0 : Math.max(DATA_POOL_BYTES, 2 * size));
+    rng.fill(this.pool);
+    this.span = this.pool.length - size;
+  }
+  slice(i: number): Buffer | undefined {
+    if (this.size === 0) return undefined;
+    const off = this.span === 0 ? 0 : (i * 4099) % this.span;
+    return this.pool.subarray(off, off + this.size);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+/** A rate as printed on the result lines: plain decimal with 2 decimals (never exponent notation). */
+export function formatRate(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(2) : '0.00';
+}
+
+export interface BenchResult {
+  seconds: number;
+  events: number;
+  /** Bytes counted for the bandwidth (metadata text + data). */
+  bytes: number;
+}
+
+/**
+ * The reference's result block (stdout):
+ *
+ *     --- Benchmark Results ---
+ *     Total time: <s> s
+ *     Total events: <n>
+ *     Throughput: <events/s> events/s
+ *     Bandwidth: <MB/s> MB/s          (MB = 2^20 bytes, as in the reference)
+ */
+export function resultLines(r: BenchResult): string[] {
+  const t = r.seconds;
+  return [
+    '',
+    '--- Benchmark Results ---',
+    `Total time: ${t.toFixed(6)} s`,
+    `Total events: ${r.events}`,
+    `Throughput: ${formatRate(t > 0 ? r.events / t : 0)} events/s`,
+    `Bandwidth: ${formatRate(t > 0 ? r.bytes / MB / t : 0)} MB/s`,
+  ];
+}
+
+/** The reference's option block (stdout): `--- Benchmark Options ---` then `<label>: <value>` lines. */
+export function optionLines(entries: [string, string | number][]): string[] {
+  return ['--- Benchmark Options ---', ...entries.map(([k, v]) => `${k}: ${v}`)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress bar (stderr, only when it is a terminal)
+
+export class Progress {
+  private last = 0;
+  private readonly enabled: boolean;
+  private drawn = false;
+  constructor(
+    private readonly total: number,
+    private readonly what: string,
+    enabled = process.stderr.isTTY === true,
+  ) {
+    this.enabled = enabled && total > 0;
+  }
+
+  /** Cheap enough for the hot loop: draws at most every 100 ms, checked every 4096 calls. */
+  update(done: number): void {
+    if (!this.enabled || (done & 4095) !== 0) return;
+    const now = performance.now();
+    if (now - this.last < 100) return;
+    this.last = now;
+    this.draw(done);
+  }
+
+  private draw(done: number): void {
+    const width = 30;
+    const frac = Math.min(1, done / this.total);
+    const full = Math.round(frac * width);
+    process.stderr.write(`\r[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${(frac * 100).toFixed(0).padStart(3)}% ${done}/${this.total} ${this.what}`);
+    this.drawn = true;
+  }
+
+  /** Erases the bar. */
+  end(): void {
+    if (this.drawn) process.stderr.write('\r\x1b[2K');
+    this.drawn = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Safety time limit
+
+export class BenchTimeout extends Error {
+  constructor(seconds: number, detail: string) {
+    super(`Benchmark did not finish within ${seconds} s (--timeout): ${detail}`);
+    this.name = 'BenchTimeout';
+  }
+}
+
+/**
+ * A deadline armed once for the whole run (no per-event timers): `expired` turns true and `onExpire` runs when it
+ * passes; `race(p)` rejects with {@link BenchTimeout} if `p` has not settled by then.
+ */
+export class Deadline {
+  expired = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly expiredPromise: Promise<never>;
+  private rejectExpired: ((err: unknown) => void) | undefined;
+
+  constructor(
+    readonly seconds: number,
+    private readonly progress: () => string,
+    onExpire?: () => void,
+  ) {
+    this.expiredPromise = new Promise<never>((_, reject) => (this.rejectExpired = reject));
+    this.expiredPromise.catch(() => undefined);
+    if (seconds > 0) {
+      this.timer = setTimeout(() => {
+        this.expired = true;
+        this.rejectExpired?.(this.error());
+        onExpire?.();
+      }, seconds * 1000);
+      this.timer.unref();
+    }
+  }
+
+  error(): BenchTimeout {
+    return new BenchTimeout(this.seconds, this.progress());
+  }
+
+  race<T>(p: PromiseLike<T>): Promise<T> {
+    if (this.seconds <= 0) return Promise.resolve(p);
+    return Promise.race([p, this.expiredPromise]);
+  }
+
+  clear(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** The median of a non-empty list of numbers. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}

@@ -1,0 +1,183 @@
+/**
+ * `diaspora-ctl bench produce`: the producer benchmark, with the flags and output of the reference's
+ * `diaspora-producer-benchmark` (diaspora-project/diaspora-stream-api, benchmarks/diaspora-producer-benchmark.cpp).
+ *
+ * Pushes `-n` events of `-m` bytes of metadata and `-s` bytes of data with batches of `-b` events, calls flush every
+ * `-f` events and once at the end, and reports events/s and MB/s (MB = 2^20 bytes; metadata + data bytes) measured on
+ * the monotonic clock from the first push to the end of the final flush. The topic is created (with the `--topic.*`
+ * options, e.g. `--topic.num_partitions 4`) when it does not exist.
+ */
+import { Option } from 'commander';
+import { Driver } from '../api/driver.js';
+import { dumpCompact, type JsonObject } from '../api/json.js';
+import type { Metadata } from '../api/metadata.js';
+import type { Producer } from '../api/producer.js';
+import type { TopicHandle } from '../api/topic.js';
+import type { ThreadPool } from '../api/thread-pool.js';
+import {
+  DataSource,
+  Deadline,
+  DEFAULT_TIMEOUT_S,
+  makeMetadata,
+  metadataBytes,
+  METADATA_RING,
+  optionLines,
+  parseCount,
+  parsePositive,
+  parseSeconds,
+  Progress,
+  Random,
+  resultLines,
+} from '../bench/common.js';
+import { LoopProfiler } from '../bench/profile.js';
+import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
+import { runtimeErrorText } from './errors.js';
+
+function parseBatchSize(value: string): number | 'adaptive' {
+  return value.trim() === 'adaptive' ? 'adaptive' : parsePositive(value);
+}
+
+export const spec: CommandSpec = {
+  path: 'bench produce',
+  word: 'produce',
+  description:
+    'Producer benchmark (reference: diaspora-producer-benchmark). Pushes -n events of -m bytes of metadata and -s bytes of data, ' +
+    'prints the options, then "Throughput: <x> events/s" and "Bandwidth: <y> MB/s" (MB = 2^20 bytes, metadata + data). ' +
+    'Creates the topic (with --topic.* options) if it does not exist.',
+  dotted: ['driver', 'topic'],
+  options: (cmd) =>
+    cmd
+      .requiredOption('-d, --driver <type>', 'driver to use: files, kafka, octopus, dafka, memory or name:module')
+      .requiredOption('-t, --topic <topic>', 'topic to produce to')
+      .option('-c, --driver-config <file>', 'JSON configuration file for the driver (merged with --driver.*)')
+      .option('-n, --num-events <N>', 'number of events to send', parseCount, 1000)
+      .option('-s, --data-size <bytes>', 'size of the data in each event in bytes', parseCount, 0)
+      .option('-m, --metadata-size <bytes>', 'size of the metadata of each event in bytes (JSON text; at least 2)', parseCount, 0)
+      .option('-b, --batch-size <N>', 'number of events to batch together ("adaptive" also accepted)', parseBatchSize, 1 as number | 'adaptive')
+      .option('-p, --num-threads <N>', 'threads of the producer\'s pool (0: inline, no pool)', parseCount, 1)
+      .option('-f, --flush-interval <N>', 'number of events to push before calling flush', parsePositive, 1000)
+      .addOption(new Option('--max-num-batches <N>', 'batches that may be queued or written at once (back-pressure)').argParser(parsePositive))
+      .option('--timeout <seconds>', 'give up (exit 1) after this many seconds; 0: no limit', parseSeconds, DEFAULT_TIMEOUT_S)
+      .option('--cpu-prof <file>', 'write a V8 CPU profile of the timed loop only to <file> (see bench/cpuprofile-top.mjs)'),
+  helpAfter:
+    'Metadata of m >= 8 bytes is the JSON object {"p":"<m-8 random alphanumerics>"}; 2 <= m < 8: a JSON string of m bytes; m < 2: {}.\n' +
+    'Example: diaspora-ctl bench produce -d files --driver.root_path /tmp/data -t bench -n 100000 -m 64 -s 4096 -b 128',
+};
+
+interface Settings {
+  numEvents: number;
+  dataSize: number;
+  metadataSize: number;
+  batchSize: number | 'adaptive';
+  numThreads: number;
+  flushInterval: number;
+  maxNumBatches: number | undefined;
+  timeout: number;
+}
+
+export async function run(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
+  const parsed = parseCommand(spec, argv, ctx);
+  if (typeof parsed === 'number') return parsed;
+  const { opts, dotted, logger } = parsed;
+  const type = opts['driver'] as string;
+  const name = opts['topic'] as string;
+  const s: Settings = {
+    numEvents: opts['numEvents'] as number,
+    dataSize: opts['dataSize'] as number,
+    metadataSize: opts['metadataSize'] as number,
+    batchSize: opts['batchSize'] as number | 'adaptive',
+    numThreads: opts['numThreads'] as number,
+    flushInterval: opts['flushInterval'] as number,
+    maxNumBatches: opts['maxNumBatches'] as number | undefined,
+    timeout: opts['timeout'] as number,
+  };
+  let driver: Driver | undefined;
+  let topic: TopicHandle | undefined;
+  let producer: Producer | undefined;
+  let pool: ThreadPool | undefined;
+  try {
+    const dopts = driverOptions(opts, dotted);
+    ctx.out(
+      optionLines([
+        ['Driver', type],
+        ['Driver config file', typeof opts['driverConfig'] === 'string' ? (opts['driverConfig'] as string) : ''],
+        ['Topic', name],
+        ['Number of events', s.numEvents],
+        ['Data size', s.dataSize],
+        ['Metadata size', s.metadataSize],
+        ['Batch size', s.batchSize],
+        ['Number of threads', s.numThreads],
+        ['Flush interval', s.flushInterval],
+      ]).join('\n') + '\n',
+    );
+    if (s.metadataSize < 2) logger.warn(`Metadata size ${s.metadataSize} is below the smallest JSON value used ({}): events carry 2 bytes of metadata`);
+
+    // prepare the events before the driver exists, like the reference
+    const rng = new Random(0x5eed1234);
+    const ring: Metadata[] = new Array<Metadata>(Math.max(1, Math.min(s.numEvents, METADATA_RING)));
+    for (let i = 0; i < ring.length; i++) ring[i] = makeMetadata(rng, s.metadataSize);
+    const data = new DataSource(rng, s.dataSize);
+
+    logger.debug(`Driver config: ${dumpCompact(dopts)}`);
+    driver = await Driver.create(type, dopts);
+    if (!(await driver.topicExists(name))) {
+      const topicOpts: JsonObject = dotted.values.topic ?? {};
+      logger.info(`Creating topic: ${name}`);
+      await driver.createTopic(name, { options: topicOpts });
+    } else if (dotted.given.has('topic')) {
+      logger.warn(`Topic '${name}' exists: ignoring --topic.* options`);
+    }
+    pool = driver.makeThreadPool(s.numThreads);
+    topic = await driver.openTopic(name);
+    producer = await topic.producer({
+      name: 'benchmark-producer',
+      batchSize: s.batchSize,
+      threadPool: pool,
+      ...(s.maxNumBatches !== undefined ? { maxNumBatches: s.maxNumBatches } : {}),
+    });
+
+    const r = await produceLoop(producer, ring, data, s, new LoopProfiler(opts['cpuProf'] as string | undefined));
+    ctx.out(resultLines({ seconds: r.seconds, events: s.numEvents, bytes: s.numEvents * (metadataBytes(s.metadataSize) + s.dataSize) }).join('\n') + '\n');
+    return 0;
+  } catch (err) {
+    logger.error(runtimeErrorText(err));
+    return 1;
+  } finally {
+    // after a timeout the producer may never drain: do not wait for it forever
+    const cleanup = (async () => {
+      await producer?.close().catch(() => undefined);
+      await pool?.close().catch(() => undefined);
+      await topic?.close().catch(() => undefined);
+      await driver?.close().catch(() => undefined);
+    })();
+    await Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+  }
+}
+
+async function produceLoop(producer: Producer, ring: Metadata[], data: DataSource, s: Settings, profiler: LoopProfiler): Promise<{ seconds: number }> {
+  const n = s.numEvents;
+  const f = s.flushInterval;
+  const ringSize = ring.length;
+  let i = 0;
+  const progress = new Progress(n, 'events');
+  const deadline = new Deadline(s.timeout, () => `${i}/${n} events pushed`);
+  try {
+    await profiler.start();
+    const start = performance.now();
+    for (; i < n; ) {
+      if (deadline.expired) throw deadline.error();
+      producer.push(ring[i % ringSize] as Metadata, data.slice(i));
+      i++;
+      if (i % f === 0) await deadline.race(producer.flush());
+      else if (!producer.hasCapacity()) await deadline.race(producer.ready());
+      progress.update(i);
+    }
+    await deadline.race(producer.flush()); // final flush: everything written
+    const seconds = (performance.now() - start) / 1000;
+    return { seconds };
+  } finally {
+    await profiler.stop();
+    progress.end();
+    deadline.clear();
+  }
+}
