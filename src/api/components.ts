@@ -133,7 +133,7 @@ export function deserializeRecord(serializer: SerializerImpl, bytes: Uint8Array)
     const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     const lo = b.readUInt32LE(0);
     const hi = b.readUInt32LE(4);
-    if (hi === 0 && lo <= b.length - 8) return Metadata.fromCanonicalText(b.toString('utf8', 8, 8 + lo));
+    if (hi === 0 && lo <= b.length - 8) return Metadata.fromCanonicalBytes(b.subarray(8, 8 + lo));
   }
   return serializer.deserialize(new BufferInputArchive(bytes));
 }

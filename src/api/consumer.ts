@@ -7,8 +7,9 @@
  * wait expired and that nobody waits on any more never swallows an event.
  */
 import type { DataAllocator, DataSelector } from './data-selection.js';
-import type { DataSegments } from './data-segments.js';
-import type { ConsumerSource, EventID, Headers, SourceEvent, StartFrom } from './driver-spi.js';
+import type { ConsumerSource, EventID, SourceEvent, StartFrom } from './driver-spi.js';
+import type { Event, EventOwner } from './event.js';
+export type { Event } from './event.js';
 import { DiasporaError, ErrorCodes, StopEventProcessor } from './errors.js';
 import { Deferred, type Future } from './future.js';
 import type { Json } from './json.js';
@@ -39,17 +40,6 @@ export interface ProcessOptions {
   stopWhenIdle?: boolean;
 }
 
-export interface Event {
-  readonly metadata: Metadata;
-  readonly data: DataSegments;
-  readonly partition: PartitionInfo;
-  readonly partitionIndex: number;
-  readonly id: EventID;
-  readonly headers: Headers;
-  /** Marks the event done; resolves once a durable position covers it. */
-  acknowledge(): Future<void>;
-}
-
 export interface Consumer extends AsyncIterable<Event> {
   readonly name: string;
   readonly topic: TopicHandle;
@@ -71,36 +61,20 @@ export interface Consumer extends AsyncIterable<Event> {
   unsubscribe(): Promise<void>;
 }
 
-class EventImpl implements Event {
+/** A pull: takes an event only while somebody waits on it (claim-on-wait). */
+class PullFuture extends Deferred<Event> {
+  queued = false;
   constructor(
     private readonly consumer: ConsumerImpl,
-    private readonly src: SourceEvent,
-    readonly partition: PartitionInfo,
-  ) {}
-  get metadata(): Metadata {
-    return this.src.metadata;
+    readonly seq: number,
+  ) {
+    super();
   }
-  get data(): DataSegments {
-    return this.src.data;
+  protected override claim(): void {
+    this.consumer.claimPull(this);
   }
-  get partitionIndex(): number {
-    return this.src.partitionIndex;
-  }
-  get id(): EventID {
-    return this.src.id;
-  }
-  get headers(): Headers {
-    return this.src.headers;
-  }
-  /** The stored metadata record, when the driver provides it. */
-  get record(): Uint8Array | undefined {
-    return this.src.record;
-  }
-  get timestamp(): bigint | undefined {
-    return this.src.timestamp;
-  }
-  acknowledge(): Future<void> {
-    return this.consumer.acknowledgeEvent(this.src.partitionIndex, this.src.id);
+  protected override abandon(): void {
+    this.consumer.cancelPull(this);
   }
 }
 
@@ -113,8 +87,11 @@ class AckTracker {
   waiters: { id: EventID; future: Deferred<void> }[] = [];
   dirty = false;
 
+  /** `lastOnly`: anonymous consumers persist nothing, so only the last delivered id matters. */
+  constructor(private readonly lastOnly: boolean) {}
+
   delivered(id: EventID): void {
-    this.unacked.push(id);
+    if (!this.lastOnly) this.unacked.push(id);
     this.last = id;
   }
 
@@ -142,12 +119,7 @@ class AckTracker {
   }
 }
 
-interface PullRequest {
-  seq: number;
-  future: Deferred<Event>;
-}
-
-export class ConsumerImpl implements Consumer {
+export class ConsumerImpl implements Consumer, EventOwner {
   readonly targets: readonly number[];
   readonly batchSize: number | 'adaptive';
   readonly maxNumBatches: number;
@@ -159,7 +131,7 @@ export class ConsumerImpl implements Consumer {
 
   private buffer: SourceEvent[] = [];
   private bufHead = 0;
-  private waiting: PullRequest[] = [];
+  private waiting: PullFuture[] = [];
   private pullSeq = 0;
   private fetching = false;
   private lastFetchFull = false;
@@ -193,50 +165,58 @@ export class ConsumerImpl implements Consumer {
   // Pulling
 
   pull(): Future<Event> {
-    const future = new Deferred<Event>();
-    if (this.closed) {
-      future.reject(new DiasporaError('Consumer is closed', { code: ErrorCodes.CLOSED }));
-      return future;
-    }
-    const req: PullRequest = { seq: this.pullSeq++, future };
-    future.onWait = () => this.claim(req);
-    future.onAbandon = () => this.unclaim(req);
+    const future = new PullFuture(this, this.pullSeq++);
+    if (this.closed) future.reject(new DiasporaError('Consumer is closed', { code: ErrorCodes.CLOSED }));
     return future;
   }
 
-  private claim(req: PullRequest): void {
-    if (req.future.completed() || this.waiting.includes(req)) return;
+  /** Somebody waits on `f`: give it an event now if it is first in line, else queue it in call order. */
+  claimPull(f: PullFuture): void {
+    if (f.completed() || f.queued) return;
     if (this.closed) {
-      req.future.reject(new DiasporaError('Consumer is closed', { code: ErrorCodes.CLOSED }));
+      f.reject(new DiasporaError('Consumer is closed', { code: ErrorCodes.CLOSED }));
       return;
     }
-    // keep call order among waiting pulls
+    if (this.waiting.length === 0 && this.bufHead < this.buffer.length) {
+      f.resolve(this.deliver(this.buffer[this.bufHead++] as SourceEvent));
+      this.afterTake();
+      return;
+    }
     let i = this.waiting.length;
-    while (i > 0 && (this.waiting[i - 1] as PullRequest).seq > req.seq) i--;
-    this.waiting.splice(i, 0, req);
+    while (i > 0 && (this.waiting[i - 1] as PullFuture).seq > f.seq) i--;
+    this.waiting.splice(i, 0, f);
+    f.queued = true;
     this.dispatch();
   }
 
-  private unclaim(req: PullRequest): void {
-    const i = this.waiting.indexOf(req);
-    if (i >= 0) this.waiting.splice(i, 1);
+  /** Withdraws a pull that nobody waits for any more. */
+  cancelPull(f: Future<Event>): void {
+    const i = this.waiting.indexOf(f as PullFuture);
+    if (i >= 0) {
+      this.waiting.splice(i, 1);
+      (f as PullFuture).queued = false;
+    }
   }
 
   private dispatch(): void {
     while (this.waiting.length > 0 && this.bufHead < this.buffer.length) {
-      const req = this.waiting.shift() as PullRequest;
-      const e = this.buffer[this.bufHead++] as SourceEvent;
-      req.future.resolve(this.deliver(e));
+      const f = this.waiting.shift() as PullFuture;
+      f.queued = false;
+      f.resolve(this.deliver(this.buffer[this.bufHead++] as SourceEvent));
     }
+    this.afterTake();
+  }
+
+  /** Recycles the buffer and fetches more when needed (or ahead of time after a full fetch). */
+  private afterTake(): void {
     if (this.bufHead >= this.buffer.length && this.bufHead > 0) {
       this.buffer = [];
       this.bufHead = 0;
     }
+    if (this.fetching || this.closed) return;
     const buffered = this.buffer.length - this.bufHead;
-    if (!this.fetching && !this.closed) {
-      if (this.waiting.length > 0 && buffered === 0) this.fetch(true);
-      else if (this.lastFetchFull && buffered < this.fetchSize / 2) this.fetch(false);
-    }
+    if (this.waiting.length > 0 && buffered === 0) this.fetch(true);
+    else if (this.lastFetchFull && buffered < this.fetchSize / 2) this.fetch(false);
   }
 
   private fetch(wait: boolean): void {
@@ -256,20 +236,28 @@ export class ConsumerImpl implements Consumer {
         this.fetching = false;
         this.lastFetchFull = false;
         // a read error rejects one pull without advancing; the next pull retries
-        const req = this.waiting.shift();
-        req?.future.reject(err);
+        const f = this.waiting.shift();
+        if (f !== undefined) {
+          f.queued = false;
+          f.reject(err);
+        }
         if (!this.closed && this.waiting.length > 0) setTimeout(() => this.dispatch(), 10);
       },
     );
   }
 
   private deliver(e: SourceEvent): Event {
+    e.owner = this;
     if (e.id !== NO_MORE_EVENTS) {
       let t = this.acks.get(e.partitionIndex);
-      if (t === undefined) this.acks.set(e.partitionIndex, (t = new AckTracker()));
+      if (t === undefined) this.acks.set(e.partitionIndex, (t = new AckTracker(this.name === '')));
       t.delivered(e.id);
     }
-    return new EventImpl(this, e, this.topic.partitions[e.partitionIndex] ?? {});
+    return e;
+  }
+
+  partitionInfo(partition: number): PartitionInfo {
+    return this.topic.partitions[partition] ?? { partition_id: partition };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -387,6 +375,7 @@ export class ConsumerImpl implements Consumer {
       if (e === undefined && signal?.aborted) {
         // withdraw the pull; an event it already took is still processed
         this.cancelPull(pending);
+        if (!pending.completed()) break;
         e = await pending.wait(0);
         if (e === undefined) break;
       }
@@ -408,12 +397,6 @@ export class ConsumerImpl implements Consumer {
     await Promise.all(inflight);
     if (failure !== undefined) throw failure.err;
     return processed;
-  }
-
-  /** Withdraws a pull that nobody will wait for any more. */
-  private cancelPull(future: Future<Event>): void {
-    const i = this.waiting.findIndex((r) => r.future === future);
-    if (i >= 0) this.waiting.splice(i, 1);
   }
 
   events(o: { idleTimeoutMs?: number } = {}): AsyncIterable<Event> {
@@ -454,7 +437,7 @@ export class ConsumerImpl implements Consumer {
     if (this.closed) return;
     this.closed = true;
     this.abort.abort();
-    for (const req of this.waiting) req.future.reject(new DiasporaError('Consumer is closed', { code: ErrorCodes.CLOSED }));
+    for (const f of this.waiting) f.reject(new DiasporaError('Consumer is closed', { code: ErrorCodes.CLOSED }));
     this.waiting = [];
     if (this.commitTimer !== undefined) clearTimeout(this.commitTimer);
     this.commitTimer = undefined;

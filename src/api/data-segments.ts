@@ -39,8 +39,7 @@ export class DataSegments {
   /** Shared empty instance (no segments, size 0). */
   static readonly EMPTY: DataSegments = new DataSegments();
 
-  /** The segments, in logical order. Do not mutate this array. */
-  readonly segments: readonly Uint8Array[];
+  private segs: readonly Uint8Array[] | undefined;
   /** Sum of the segment lengths (computed once). */
   readonly size: number;
 
@@ -56,11 +55,11 @@ export class DataSegments {
   constructor(segments?: Uint8Array | readonly Uint8Array[], opts?: DataSegmentsOptions) {
     this.onRelease = opts?.onRelease;
     if (segments === undefined || segments === null) {
-      this.segments = NO_SEGMENTS;
+      this.segs = NO_SEGMENTS;
       this.size = 0;
       this.single = undefined;
     } else if (segments instanceof Uint8Array) {
-      this.segments = [segments];
+      this.segs = undefined; // built on demand: most single-segment data is never iterated
       this.size = segments.length;
       this.single = segments;
     } else {
@@ -74,10 +73,15 @@ export class DataSegments {
         copy[i] = s;
         size += s.length;
       }
-      this.segments = n === 0 ? NO_SEGMENTS : copy;
+      this.segs = n === 0 ? NO_SEGMENTS : copy;
       this.size = size;
       this.single = n === 1 ? copy[0] : undefined;
     }
+  }
+
+  /** The segments, in logical order. Do not mutate this array. */
+  get segments(): readonly Uint8Array[] {
+    return (this.segs ??= [this.single as Uint8Array]);
   }
 
   /**

@@ -8,11 +8,12 @@ import type { PartitionSelectorImpl, SerializerImpl, ValidatorImpl } from './com
 import type { DataAllocator, DataSelector } from './data-selection.js';
 import type { DataSegments } from './data-segments.js';
 import type { Json, JsonObject } from './json.js';
-import type { Metadata, PartitionInfo } from './metadata.js';
+import type { PartitionInfo } from './metadata.js';
 
-export type EventID = bigint;
+import type { EventRecord } from './event.js';
+export type { EventID, Headers } from './event.js';
+import type { EventID, Headers } from './event.js';
 export type StartFrom = 'committed' | 'earliest' | 'latest';
-export type Headers = Readonly<Record<string, string>>;
 
 /** Persisted configurations of a topic's components (each has a string `type`). */
 export interface TopicComponentsConfig {
@@ -36,14 +37,35 @@ export interface DriverImpl {
 /** Events encoded by a producer, ready to be stored as one batch in one partition. */
 export interface EventBatch {
   readonly count: number;
-  /** Serialized metadata records back to back. */
-  readonly metadata: Buffer;
-  /** End offset of each record within `metadata` (record i spans [ends[i-1] or 0, ends[i])). */
+  /**
+   * Serialized metadata records back to back, in chunks (each chunk holds whole records), so
+   * merged batches are written with one vectored write and no copy.
+   */
+  readonly metadata: readonly Buffer[];
+  /** Total bytes of `metadata`. */
+  readonly metadataSize: number;
+  /** End offset of each record within the concatenated chunks (record i spans [ends[i-1] or 0, ends[i])). */
   readonly metadataEnds: readonly number[];
   /** Data of each event (possibly empty). */
   readonly data: readonly DataSegments[];
   /** Headers of each event, or undefined when no event of the batch has headers. */
   readonly headers: readonly (Headers | undefined)[] | undefined;
+}
+
+/** Calls `fn` with each serialized record of a batch (a view into the batch's chunks). */
+export function forEachRecord(batch: EventBatch, fn: (i: number, record: Buffer) => void): void {
+  let chunk = 0;
+  let chunkStart = 0;
+  let start = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const end = batch.metadataEnds[i] as number;
+    while (start >= chunkStart + (batch.metadata[chunk] as Buffer).length) {
+      chunkStart += (batch.metadata[chunk] as Buffer).length;
+      chunk++;
+    }
+    fn(i, (batch.metadata[chunk] as Buffer).subarray(start - chunkStart, end - chunkStart));
+    start = end;
+  }
 }
 
 export interface TopicWriter {
@@ -71,18 +93,8 @@ export interface SourceOptions {
   options: JsonObject;
 }
 
-/** An event as a source delivers it. */
-export interface SourceEvent {
-  readonly partitionIndex: number;
-  readonly id: EventID;
-  readonly metadata: Metadata;
-  readonly data: DataSegments;
-  readonly headers: Headers;
-  /** The serialized metadata record as stored, when available (lets forwarders pass it through). */
-  readonly record?: Uint8Array;
-  /** Source timestamp in ns since the epoch, when the driver knows one. */
-  readonly timestamp?: bigint;
-}
+/** An event as a source delivers it (sources construct EventRecords). */
+export type SourceEvent = EventRecord;
 
 export interface ConsumerSource {
   /**

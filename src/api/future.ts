@@ -23,12 +23,20 @@ const REJECTED = 2;
 export class Deferred<T> implements Future<T> {
   private state: 0 | 1 | 2 = PENDING;
   private result: unknown;
+  /** A value computed on first access (e.g. bigint ids nobody may ever read). */
+  private lazyFn: ((a: unknown, b: number) => T) | undefined;
+  private lazyA: unknown;
+  private lazyB = 0;
   private listeners: Listener<T>[] | undefined;
-  /** Called when somebody starts waiting (used by consumers to claim events lazily). */
-  onWait: (() => void) | undefined;
-  /** Called when a timed wait gives up and nobody else waits any more. */
-  onAbandon: (() => void) | undefined;
   private waiting = 0;
+
+  /**
+   * Called when somebody starts waiting, before the state is checked, so a subclass may settle
+   * the future synchronously (consumers claim events lazily this way).
+   */
+  protected claim(): void {}
+  /** Called when the last waiter gave up (timed wait expired, or a poll found nothing). */
+  protected abandon(): void {}
 
   static resolved<T>(value: T): Deferred<T> {
     const d = new Deferred<T>();
@@ -47,6 +55,25 @@ export class Deferred<T> implements Future<T> {
     this.state = FULFILLED;
     this.result = value;
     this.flush();
+  }
+
+  /** Resolves with `fn(a, b)`, computed only when somebody reads the value. */
+  resolveLazy<A>(fn: (a: A, b: number) => T, a: A, b: number): void {
+    if (this.state !== PENDING) return;
+    this.state = FULFILLED;
+    this.lazyFn = fn as (a: unknown, b: number) => T;
+    this.lazyA = a;
+    this.lazyB = b;
+    this.flush();
+  }
+
+  private value(): T {
+    if (this.lazyFn !== undefined) {
+      this.result = this.lazyFn(this.lazyA, this.lazyB);
+      this.lazyFn = undefined;
+      this.lazyA = undefined;
+    }
+    return this.result as T;
   }
 
   reject(err: unknown): void {
@@ -70,26 +97,30 @@ export class Deferred<T> implements Future<T> {
     if (ls === undefined) return;
     this.listeners = undefined;
     for (const l of ls) {
-      if (this.state === FULFILLED) l.resolve(this.result as T);
+      if (this.state === FULFILLED) l.resolve(this.value());
       else l.reject(this.result);
     }
   }
 
   private settled(): Promise<T> {
-    if (this.state === FULFILLED) return Promise.resolve(this.result as T);
+    if (this.state === PENDING) this.claim();
+    if (this.state === FULFILLED) return Promise.resolve(this.value());
     if (this.state === REJECTED) return Promise.reject(this.result);
+    this.waiting++;
     return new Promise<T>((resolve, reject) => {
       (this.listeners ??= []).push({ resolve, reject });
-      this.waiting++;
-      this.onWait?.();
     });
   }
 
   wait(timeoutMs = -1): Promise<T | undefined> {
-    if (this.state === FULFILLED) return Promise.resolve(this.result as T);
-    if (this.state === REJECTED) return Promise.reject(this.result);
-    if (timeoutMs === 0) return Promise.resolve(undefined);
     if (timeoutMs < 0) return this.settled();
+    if (this.state === PENDING) this.claim();
+    if (this.state === FULFILLED) return Promise.resolve(this.value());
+    if (this.state === REJECTED) return Promise.reject(this.result);
+    if (timeoutMs === 0) {
+      if (this.waiting === 0) this.abandon();
+      return Promise.resolve(undefined);
+    }
     return new Promise<T | undefined>((resolve, reject) => {
       const listener: Listener<T> = {
         resolve: (v) => {
@@ -116,13 +147,12 @@ export class Deferred<T> implements Future<T> {
           if (i >= 0) ls.splice(i, 1);
         }
         this.waiting--;
-        if (this.waiting === 0 && this.state === PENDING) this.onAbandon?.();
+        if (this.waiting === 0 && this.state === PENDING) this.abandon();
         resolve(undefined);
       };
       let timer = setTimeout(onTimeout, timeoutMs);
       (this.listeners ??= []).push(listener);
       this.waiting++;
-      this.onWait?.();
     });
   }
 

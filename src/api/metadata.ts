@@ -13,6 +13,8 @@ const NOT_SET = Symbol('not set');
 export class Metadata {
   private value: Json | typeof NOT_SET;
   private canonical: string | undefined;
+  /** UTF-8 bytes of `canonical`, when the metadata was read from storage (pass-through). */
+  private utf8: Uint8Array | undefined;
 
   /** Wraps a JSON value (default `{}`). The value is not copied. */
   constructor(value: Json = {}) {
@@ -36,6 +38,22 @@ export class Metadata {
     return md;
   }
 
+  /**
+   * Metadata from the UTF-8 bytes of a stored record's JSON text: decoded and parsed only when
+   * needed, and written back byte for byte by producers (forwarding never re-encodes it).
+   */
+  static fromCanonicalBytes(bytes: Uint8Array): Metadata {
+    const md = new Metadata();
+    md.value = NOT_SET;
+    md.utf8 = bytes;
+    return md;
+  }
+
+  /** The stored UTF-8 bytes when this metadata came from storage unchanged, else undefined. */
+  storedBytes(): Uint8Array | undefined {
+    return this.utf8;
+  }
+
   /** The JSON *string* s (the reference's `parse = false`). */
   static fromString(s: string): Metadata {
     return new Metadata(s);
@@ -48,15 +66,28 @@ export class Metadata {
     return new Metadata(x);
   }
 
+  /**
+   * The JSON value. Values parsed from stored text are deep-frozen: the stored bytes are what a
+   * producer writes back, so an in-place change would otherwise be silently lost. To change
+   * metadata, build a new Metadata.
+   */
   get json(): Json {
-    if (this.value === NOT_SET) this.value = parseJson(this.canonical as string);
+    if (this.value === NOT_SET) this.value = deepFreeze(parseJson(this.text()));
     return this.value;
+  }
+
+  private text(): string {
+    if (this.canonical === undefined && this.utf8 !== undefined) {
+      const b = this.utf8;
+      this.canonical = Buffer.from(b.buffer, b.byteOffset, b.length).toString('utf8');
+    }
+    return this.canonical as string;
   }
 
   /** Canonical compact text (`dump()`), or pretty text with `dump(2)`. The compact form is cached. */
   dump(indent?: number): string {
     if (indent !== undefined && indent > 0) return dumpPretty(this.json, indent);
-    if (this.canonical === undefined) this.canonical = dumpCompact(this.json);
+    if (this.canonical === undefined) this.canonical = this.utf8 !== undefined ? this.text() : dumpCompact(this.json);
     return this.canonical;
   }
 
@@ -74,6 +105,14 @@ export class Metadata {
   toString(): string {
     return this.dump();
   }
+}
+
+function deepFreeze(v: Json): Json {
+  if (typeof v === 'object' && v !== null) {
+    for (const x of Array.isArray(v) ? v : Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
 }
 
 /** Driver-defined description of a partition, e.g. `{"partition_id": 3}`. */

@@ -5,7 +5,7 @@
  * partition, so per-partition order is the order in which events joined batches.
  */
 import { BufferOutputArchive } from './archive.js';
-import { DefaultSerializer, encodeDefaultRecord, type SerializerImpl } from './components.js';
+import { DefaultSerializer, DefaultValidator, encodeDefaultRecord, type SerializerImpl } from './components.js';
 import { DataSegments, type DataLike } from './data-segments.js';
 import type { EventBatch, EventID, EventIds, Headers, TopicWriter } from './driver-spi.js';
 import { DiasporaError, ErrorCodes, InvalidMetadata } from './errors.js';
@@ -52,17 +52,24 @@ export interface Producer {
 const ADAPTIVE_MAX_EVENTS = 1024;
 const ADAPTIVE_MAX_BYTES = 8 * 1024 * 1024;
 /** Queued batches of one partition are merged into one driver write up to this size. */
-const MERGE_MAX_BYTES = 8 * 1024 * 1024;
+const MERGE_MAX_BYTES = 2 * 1024 * 1024;
 
 interface Prepared {
   partition: number;
-  /** Canonical metadata text (default serializer) or a serialized record (custom serializer). */
-  text: string | undefined;
+  md: Metadata;
+  /** A record from a custom serializer (undefined: default layout written from `md`). */
   record: Buffer | undefined;
   data: DataSegments;
   headers: Headers | undefined;
   future: Deferred<EventID>;
 }
+
+/** Resolves a push future lazily: the bigint is only built if somebody reads it. */
+function idAt(first: bigint, k: number): EventID {
+  return first + BigInt(k);
+}
+
+const EMPTY_DATA = DataSegments.EMPTY;
 
 class Batch {
   count = 0;
@@ -73,68 +80,78 @@ class Batch {
   headers: (Headers | undefined)[] | undefined;
   readonly futures: Deferred<EventID>[] = [];
   readonly done = new Deferred<void>();
+  readonly openedAt = performance.now();
   constructor(public meta: Buffer) {}
 
   get bytes(): number {
     return this.metaPos + this.dataBytes;
   }
 
-  add(p: Prepared): void {
-    const need = p.text !== undefined ? 8 + p.text.length * 3 : (p.record as Buffer).length;
+  private reserve(need: number): void {
     if (this.metaPos + need > this.meta.length) {
       const grown = Buffer.allocUnsafe(Math.max(this.meta.length * 2, this.metaPos + need));
       this.meta.copy(grown, 0, 0, this.metaPos);
       this.meta = grown;
     }
-    if (p.text !== undefined) this.metaPos += encodeDefaultRecord(p.text, this.meta, this.metaPos);
-    else this.metaPos += (p.record as Buffer).copy(this.meta, this.metaPos);
-    this.metadataEnds.push(this.metaPos);
-    this.data.push(p.data);
-    this.dataBytes += p.data.size;
-    if (p.headers !== undefined) {
-      this.headers ??= new Array<Headers | undefined>(this.count).fill(undefined);
-      this.headers.push(p.headers);
-    } else if (this.headers !== undefined) this.headers.push(undefined);
-    this.futures.push(p.future);
-    this.count++;
   }
 
-  toEventBatch(): EventBatch {
-    return {
-      count: this.count,
-      metadata: this.meta.subarray(0, this.metaPos),
-      metadataEnds: this.metadataEnds,
-      data: this.data,
-      headers: this.headers,
-    };
+  add(md: Metadata, record: Buffer | undefined, data: DataSegments, headers: Headers | undefined, future: Deferred<EventID>): void {
+    if (record !== undefined) {
+      this.reserve(record.length);
+      this.metaPos += record.copy(this.meta, this.metaPos);
+    } else {
+      const stored = md.storedBytes();
+      if (stored !== undefined) {
+        // pass-through: the bytes read from storage, never decoded nor re-encoded
+        this.reserve(8 + stored.length);
+        this.meta.writeUInt32LE(stored.length, this.metaPos);
+        this.meta.writeUInt32LE(0, this.metaPos + 4);
+        this.meta.set(stored, this.metaPos + 8);
+        this.metaPos += 8 + stored.length;
+      } else {
+        const text = md.dump();
+        this.reserve(8 + text.length * 3);
+        this.metaPos += encodeDefaultRecord(text, this.meta, this.metaPos);
+      }
+    }
+    this.metadataEnds.push(this.metaPos);
+    this.data.push(data);
+    this.dataBytes += data.size;
+    if (headers !== undefined) {
+      this.headers ??= new Array<Headers | undefined>(this.count).fill(undefined);
+      this.headers.push(headers);
+    } else if (this.headers !== undefined) this.headers.push(undefined);
+    this.futures.push(future);
+    this.count++;
   }
 }
 
-/** Concatenates consecutive batches of one partition into one driver write. */
+/** One driver write for consecutive batches of a partition: their buffers become chunks, no copy. */
 function mergeBatches(batches: Batch[]): EventBatch {
-  if (batches.length === 1) return (batches[0] as Batch).toEventBatch();
-  const size = batches.reduce((n, b) => n + b.metaPos, 0);
-  const meta = Buffer.allocUnsafe(size);
+  if (batches.length === 1) {
+    const b = batches[0] as Batch;
+    return { count: b.count, metadata: [b.meta.subarray(0, b.metaPos)], metadataSize: b.metaPos, metadataEnds: b.metadataEnds, data: b.data, headers: b.headers };
+  }
+  const chunks: Buffer[] = [];
   const ends: number[] = [];
   const data: DataSegments[] = [];
   const anyHeaders = batches.some((b) => b.headers !== undefined);
   const headers: (Headers | undefined)[] | undefined = anyHeaders ? [] : undefined;
   let pos = 0;
   for (const b of batches) {
-    b.meta.copy(meta, pos, 0, b.metaPos);
+    chunks.push(b.meta.subarray(0, b.metaPos));
     for (const e of b.metadataEnds) ends.push(pos + e);
     pos += b.metaPos;
-    data.push(...b.data);
-    if (headers !== undefined) headers.push(...(b.headers ?? new Array<undefined>(b.count).fill(undefined)));
+    for (const d of b.data) data.push(d);
+    if (headers !== undefined) for (let i = 0; i < b.count; i++) headers.push(b.headers?.[i]);
   }
-  return { count: ends.length, metadata: meta, metadataEnds: ends, data, headers };
+  return { count: ends.length, metadata: chunks, metadataSize: pos, metadataEnds: ends, data, headers };
 }
 
 class PartitionState {
   open: Batch | undefined;
   readonly queued: Batch[] = [];
   writing = false;
-  linger: NodeJS.Timeout | undefined;
 }
 
 export class ProducerImpl implements Producer {
@@ -165,6 +182,9 @@ export class ProducerImpl implements Producer {
   private readonly writing = new Set<Batch>();
   private closed = false;
   private kickScheduled = false;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** False for the default validator, which accepts everything. */
+  private readonly validate: boolean;
 
   constructor(
     readonly topic: TopicHandle,
@@ -191,6 +211,7 @@ export class ProducerImpl implements Producer {
     this.copyData = o.copyData ?? false;
     this.serializer = topic.serializer;
     this.defaultSerializer = topic.serializer instanceof DefaultSerializer;
+    this.validate = !(topic.validator instanceof DefaultValidator);
     this.numPartitions = topic.partitions.length;
     this.parts = Array.from({ length: this.numPartitions }, () => new PartitionState());
   }
@@ -208,74 +229,112 @@ export class ProducerImpl implements Producer {
   }
 
   private prepare(seq: number, metadata: Metadata | Json, data: DataLike | undefined, o: PushOptions | undefined, future: Deferred<EventID>): void {
-    let p: Prepared | null = null;
+    let partition: number;
+    let md: Metadata;
+    let segs: DataSegments;
+    let record: Buffer | undefined;
     try {
-      const md = Metadata.from(metadata);
-      let segs = DataSegments.from(data);
+      md = metadata instanceof Metadata ? metadata : Metadata.from(metadata);
+      segs = data === undefined ? EMPTY_DATA : DataSegments.from(data);
       if (this.copyData && segs.size > 0) segs = new DataSegments(Buffer.from(segs.toBuffer()));
-      try {
-        this.topic.validator.validate(md, segs);
-      } catch (err) {
-        if (err instanceof InvalidMetadata) throw err;
-        throw new InvalidMetadata(err instanceof Error ? err.message : String(err), { cause: err });
+      if (this.validate) {
+        try {
+          this.topic.validator.validate(md, segs);
+        } catch (err) {
+          if (err instanceof InvalidMetadata) throw err;
+          throw new InvalidMetadata(err instanceof Error ? err.message : String(err), { cause: err });
+        }
       }
-      const partition = this.topic.partitionSelector.selectPartitionFor(md, o?.partition);
+      partition = this.topic.partitionSelector.selectPartitionFor(md, o?.partition);
       if (!Number.isInteger(partition) || partition < 0 || partition >= this.numPartitions) {
         throw new DiasporaError('Invalid index returned by PartitionSelector', { code: ErrorCodes.INVALID_ARGUMENT });
       }
-      let text: string | undefined;
-      let record: Buffer | undefined;
-      if (this.defaultSerializer) text = md.dump();
-      else {
+      if (!this.defaultSerializer) {
         const out = new BufferOutputArchive();
         this.serializer.serialize(out, md);
         record = out.toBuffer();
+      } else if (md.storedBytes() === undefined) {
+        md.dump(); // serialization errors (lone surrogates) reject this push, not the batch
       }
-      p = { partition, text, record, data: segs, headers: o?.headers, future };
     } catch (err) {
       future.reject(err);
+      this.settle(seq, null);
+      return;
     }
-    this.settle(seq, p);
+    if (seq === this.watermark && this.early.size === 0) {
+      // in order (always with the inline pool): straight into the batch, no intermediate object
+      this.append(partition, md, record, segs, o?.headers, future);
+      this.watermark++;
+      if (this.barriers.length > 0) this.releaseBarriers();
+      return;
+    }
+    this.settle(seq, { partition, md, record, data: segs, headers: o?.headers, future });
   }
 
   /** Records that push `seq` is prepared (or failed, p = null) and appends in the right order. */
   private settle(seq: number, p: Prepared | null): void {
-    if (this.ordering === 'loose' && p !== null) this.append(p);
-    if (seq === this.watermark) {
-      if (this.ordering === 'strict' && p !== null) this.append(p);
+    if (this.ordering === 'loose' && p !== null) {
+      this.appendPrepared(p);
+      p = null;
+    }
+    if (seq !== this.watermark) {
+      this.early.set(seq, p);
+      return;
+    }
+    if (p !== null) this.appendPrepared(p);
+    this.watermark++;
+    while (this.early.size > 0 && this.early.has(this.watermark)) {
+      const q = this.early.get(this.watermark) as Prepared | null;
+      this.early.delete(this.watermark);
+      if (q !== null) this.appendPrepared(q);
       this.watermark++;
-      while (this.early.size > 0 && this.early.has(this.watermark)) {
-        const q = this.early.get(this.watermark) as Prepared | null;
-        this.early.delete(this.watermark);
-        if (this.ordering === 'strict' && q !== null) this.append(q);
-        this.watermark++;
-      }
-      if (this.barriers.length > 0) this.releaseBarriers();
-    } else {
-      this.early.set(seq, this.ordering === 'strict' ? p : null);
+    }
+    if (this.barriers.length > 0) this.releaseBarriers();
+  }
+
+  private appendPrepared(p: Prepared): void {
+    this.append(p.partition, p.md, p.record, p.data, p.headers, p.future);
+  }
+
+  /** Barriers are created in seq order (flush calls), so only the head needs checking. */
+  private releaseBarriers(): void {
+    while (this.barriers.length > 0 && (this.barriers[0] as { seq: number }).seq <= this.watermark) {
+      (this.barriers.shift() as { resolve: () => void }).resolve();
     }
   }
 
-  private releaseBarriers(): void {
-    const ready = this.barriers.filter((b) => b.seq <= this.watermark);
-    this.barriers = this.barriers.filter((b) => b.seq > this.watermark);
-    for (const b of ready) b.resolve();
-  }
-
-  private append(p: Prepared): void {
-    const st = this.parts[p.partition] as PartitionState;
+  private append(partition: number, md: Metadata, record: Buffer | undefined, data: DataSegments, headers: Headers | undefined, future: Deferred<EventID>): void {
+    const st = this.parts[partition] as PartitionState;
     let b = st.open;
     if (b === undefined) {
-      b = st.open = new Batch(Buffer.allocUnsafe(this.batchSize === 'adaptive' ? 16384 : Math.min(1 << 20, 256 * this.batchSize)));
-      if (this.lingerMs >= 0 && this.batchSize !== 'adaptive') {
-        st.linger = setTimeout(() => this.closeOpen(p.partition), this.lingerMs);
-      }
+      b = st.open = new Batch(Buffer.allocUnsafe(this.batchSize === 'adaptive' ? 16384 : Math.min(1 << 20, 160 * this.batchSize)));
+      if (this.batchSize !== 'adaptive') this.armLinger();
     }
-    b.add(p);
+    b.add(md, record, data, headers, future);
     if (this.batchSize === 'adaptive') {
-      if (b.count >= ADAPTIVE_MAX_EVENTS || b.bytes >= ADAPTIVE_MAX_BYTES) this.closeOpen(p.partition);
+      if (b.count >= ADAPTIVE_MAX_EVENTS || b.bytes >= ADAPTIVE_MAX_BYTES) this.closeOpen(partition);
       else if (!st.writing) this.scheduleKick();
-    } else if (b.count >= this.batchSize) this.closeOpen(p.partition);
+    } else if (b.count >= this.batchSize) this.closeOpen(partition);
+  }
+
+  /**
+   * One linger timer per producer (not per batch): when it fires, batches open for at least
+   * lingerMs are closed, and it re-arms for the youngest remaining one.
+   */
+  private armLinger(): void {
+    if (this.lingerTimer !== undefined) return;
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = undefined;
+      const now = performance.now();
+      let youngest = Infinity;
+      for (let i = 0; i < this.parts.length; i++) {
+        const b = (this.parts[i] as PartitionState).open;
+        if (b === undefined) continue;
+        if (now - b.openedAt >= this.lingerMs - 0.5) this.closeOpen(i);
+        else youngest = Math.min(youngest, b.openedAt);
+      }
+      if (youngest !== Infinity) this.armLinger();
+    }, this.lingerMs);
   }
 
   /**
@@ -296,10 +355,6 @@ export class ProducerImpl implements Producer {
 
   private closeOpen(partition: number): void {
     const st = this.parts[partition] as PartitionState;
-    if (st.linger !== undefined) {
-      clearTimeout(st.linger);
-      st.linger = undefined;
-    }
     const b = st.open;
     if (b === undefined) return;
     st.open = undefined;
@@ -313,9 +368,9 @@ export class ProducerImpl implements Producer {
     if (st.writing || st.queued.length === 0) return;
     const batches: Batch[] = [];
     let bytes = 0;
-    while (st.queued.length > 0 && (batches.length === 0 || bytes + (st.queued[0] as Batch).metaPos <= MERGE_MAX_BYTES)) {
+    while (st.queued.length > 0 && (batches.length === 0 || bytes + (st.queued[0] as Batch).bytes <= MERGE_MAX_BYTES)) {
       const b = st.queued.shift() as Batch;
-      bytes += b.metaPos;
+      bytes += b.bytes;
       batches.push(b);
     }
     st.writing = true;
@@ -338,12 +393,11 @@ export class ProducerImpl implements Producer {
     st.writing = false;
     let k = 0;
     for (const b of batches) {
-      for (const f of b.futures) {
-        if (ids === undefined) f.reject(err);
-        else if ('first' in ids) f.resolve(ids.first + BigInt(k));
-        else f.resolve(ids.ids[k] as EventID);
-        k++;
-      }
+      const futures = b.futures;
+      if (ids === undefined) for (const f of futures) f.reject(err);
+      else if ('first' in ids) for (let j = 0; j < futures.length; j++) (futures[j] as Deferred<EventID>).resolveLazy(idAt, ids.first, k + j);
+      else for (let j = 0; j < futures.length; j++) (futures[j] as Deferred<EventID>).resolve(ids.ids[k + j] as EventID);
+      k += futures.length;
       for (const d of b.data) d.release();
       if (ids === undefined) b.done.reject(err);
       else b.done.resolve();

@@ -57,12 +57,19 @@ interface Task {
   seq: number;
 }
 
-/** At most `threadCount` tasks in progress; a binary heap orders the queue. */
+/**
+ * At most `threadCount` tasks in progress. Default-priority work (the common case) sits in a FIFO
+ * queue served before a binary heap of explicitly prioritised tasks. Tasks that complete
+ * synchronously never hold a slot, and are run back to back in one microtask.
+ */
 export class AsyncThreadPool implements ThreadPool {
   private heap: Task[] = [];
+  private fifo: (() => void | Promise<void>)[] = [];
+  private fifoHead = 0;
   private seq = 0;
   private active = 0;
   private closed = false;
+  private scheduled = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(readonly threadCount: number) {
@@ -71,37 +78,66 @@ export class AsyncThreadPool implements ThreadPool {
 
   pushWork(fn: () => void | Promise<void>, priority = DEFAULT_PRIORITY): void {
     if (this.closed) throw new Error('ThreadPool is closed');
-    this.heapPush({ fn, priority, seq: this.seq++ });
-    this.pump();
+    if (priority >= DEFAULT_PRIORITY) this.fifo.push(fn);
+    else this.heapPush({ fn, priority, seq: this.seq++ });
+    this.schedule();
   }
 
   size(): number {
-    return this.heap.length;
+    return this.fifo.length - this.fifoHead + this.heap.length;
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.active === 0 && this.heap.length === 0) return;
+    if (this.active === 0 && this.size() === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private pump(): void {
-    while (this.active < this.threadCount && this.heap.length > 0) {
-      const task = this.heapPop();
-      this.active++;
-      // Start on a microtask so pushWork never runs user code synchronously (unlike the inline pool).
-      void Promise.resolve()
-        .then(task.fn)
-        .catch(() => undefined)
-        .then(() => {
+  /** Work never runs inside pushWork (unlike the inline pool): it starts on a microtask. */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.drain();
+    });
+  }
+
+  private next(): (() => void | Promise<void>) | undefined {
+    if (this.fifoHead < this.fifo.length) {
+      const fn = this.fifo[this.fifoHead++];
+      if (this.fifoHead === this.fifo.length) {
+        this.fifo = [];
+        this.fifoHead = 0;
+      }
+      return fn;
+    }
+    return this.heap.length > 0 ? this.heapPop().fn : undefined;
+  }
+
+  private drain(): void {
+    while (this.active < this.threadCount) {
+      const fn = this.next();
+      if (fn === undefined) break;
+      let r: void | Promise<void>;
+      try {
+        r = fn();
+      } catch {
+        continue; // the owner routes task errors to its futures
+      }
+      if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
+        this.active++;
+        const done = (): void => {
           this.active--;
-          this.pump();
-          if (this.active === 0 && this.heap.length === 0) {
-            const ws = this.idleWaiters;
-            this.idleWaiters = [];
-            for (const w of ws) w();
-          }
-        });
+          this.drain();
+        };
+        (r as Promise<void>).then(done, done);
+      }
+    }
+    if (this.active === 0 && this.size() === 0 && this.idleWaiters.length > 0) {
+      const ws = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of ws) w();
     }
   }
 

@@ -144,7 +144,7 @@ async function consumeLoop(consumer: Consumer, n: number, timeout: number, profi
       if (e.id === NO_MORE_EVENTS) throw new Error(`The topic ended after ${count} of ${n} events`);
       count++;
       // the canonical JSON text's length: its size in bytes for ASCII metadata (e.g. the producer bench's), O(1)
-      metadataBytes += e.metadata.dump().length;
+      metadataBytes += e.metadata.storedBytes()?.length ?? e.metadata.dump().length;
       const size = e.data.size;
       if (size > 0) {
         withData++;

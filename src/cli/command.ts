@@ -11,7 +11,7 @@ import type { JsonObject } from '../api/json.js';
 import { isJsonObject } from '../api/json.js';
 import { loadJsonConfigFile, mergePatch } from './config-files.js';
 import { DOTTED_PREFIXES, extractDottedOptions, type DottedOptions, type DottedPrefix } from './dotted-options.js';
-import { CliParseError } from './errors.js';
+import { CliParseError, runtimeErrorText } from './errors.js';
 import { createLogger, LOGGING_CHOICES, parseLogLevel, resolveLogStream, type Logger } from './log.js';
 
 export interface CommandContext {
@@ -85,7 +85,9 @@ export function parseCommand(spec: CommandSpec, argv: string[], ctx: CommandCont
       process.stderr.write(`PARSE ERROR: ${err.message}\n${brief()}`);
       return 1;
     }
-    throw err;
+    // a dotted value that cannot be typed (e.g. "Invalid numeric value: .") is a runtime error
+    createLogger({ level: 'info', stream: resolveLogStream(argv.includes('--log-stdout'), ctx.env) }).error(runtimeErrorText(err));
+    return 1;
   }
   try {
     cmd.parse(dotted.rest, { from: 'user' });

@@ -92,6 +92,7 @@ export class ForwardPolicy {
   private readonly delivered = new Map<number, EventID>();
   private lastErrorLog = new Map<string, number>();
   private unconfirmed = 0;
+  private lastCommit = performance.now();
 
   constructor(
     readonly cfg: PolicyConfig,
@@ -312,6 +313,15 @@ export class ForwardPolicy {
     // everything confirmed (or filtered): acknowledge in source order
     for (const e of batch.read) void e.acknowledge();
     this.unconfirmed -= batch.read.length;
+    // persist positions on our own schedule: a busy pipeline delays the consumer's timers
+    const t = performance.now();
+    if (t - this.lastCommit >= this.cfg.checkpointIntervalMs) {
+      this.lastCommit = t;
+      void (this.consumer as Consumer).commit().catch((err: unknown) => {
+        this.metrics.error('commit');
+        this.logError(`Could not persist source positions of ${this.label}: ${errorMessage(err)}`);
+      });
+    }
     const now = performance.now();
     this.metrics.batch(batch.out.length, (now - started) / 1000, (now - batch.readAt) / 1000);
   }

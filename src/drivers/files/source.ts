@@ -4,14 +4,15 @@
  * waiting for new data through this process's writers, fs.watch and a fallback poll.
  */
 import { deserializeRecord } from '../../api/components.js';
-import { FullDataSelector, NoDataSelector, selectDataAsync, selectFromBuffer } from '../../api/data-selection.js';
+import { FullDataSelector, NoDataSelector, selectDataAsync } from '../../api/data-selection.js';
+import { EventRecord } from '../../api/event.js';
 import { DataSegments } from '../../api/data-segments.js';
 import type { ConsumerSource, EventID, Headers, SourceEvent, SourceOptions } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
 import { preadFull } from '../common/fs-util.js';
 import { Wakeup } from '../common/notifier.js';
 import { interleave } from '../common/round-robin.js';
-import { decodeHeadersRecords, readU64, type HeadersRecord } from './headers-file.js';
+import { decodeHeadersRecords, type HeadersRecord } from './headers-file.js';
 import { INDEX_RECORD_SIZE, partitionDirName } from './layout.js';
 import type { PartitionFiles } from './partition.js';
 import type { PositionsStore } from './positions.js';
@@ -20,7 +21,6 @@ import type { PositionsStore } from './positions.js';
 const VISIBILITY_GRACE_MS = 2000;
 /** Upper bound of one bulk read of metadata or data. */
 const MAX_SPAN = 16 * 1024 * 1024;
-const NO_HEADERS: Headers = Object.freeze({});
 
 class PartitionCursor {
   next: number;
@@ -118,8 +118,12 @@ export class FilesSource implements ConsumerSource {
     let n = Math.min(limit, count - c.next);
     if (n <= 0) return;
     const indexFd = files.readFd('index') as number;
-    const idx = Buffer.allocUnsafe(n * INDEX_RECORD_SIZE);
+    // its own ArrayBuffer (offset 0), so the Uint32Array view below is aligned
+    const idx = Buffer.allocUnsafeSlow(n * INDEX_RECORD_SIZE);
     n = Math.floor((await preadFull(indexFd, idx, 0, n * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE)) / INDEX_RECORD_SIZE);
+    const words = new Uint32Array(idx.buffer, idx.byteOffset, n * 8);
+    /** u64 word pair k of the index (offsets and sizes stay below 2^53). */
+    const u64 = (k: number): number => (words[k] as number) + (words[k + 1] as number) * 0x1_0000_0000;
 
     // visible prefix, bounded spans
     let metaSize = files.size('metadata');
@@ -130,11 +134,11 @@ export class FilesSource implements ConsumerSource {
     let dataLo = Infinity;
     let dataHi = 0;
     for (let i = 0; i < n; i++) {
-      const r = i * INDEX_RECORD_SIZE;
-      const mo = readU64(idx, r);
-      const me = mo + readU64(idx, r + 8);
-      const dof = readU64(idx, r + 16);
-      const de = dof + readU64(idx, r + 24);
+      const w = i * 8;
+      const mo = u64(w);
+      const me = mo + u64(w + 2);
+      const dof = u64(w + 4);
+      const de = dof + u64(w + 6);
       if (me > metaSize || de > dataSize) {
         // cached sizes may be stale: re-stat once before deciding
         metaSize = files.size('metadata');
@@ -168,17 +172,17 @@ export class FilesSource implements ConsumerSource {
     const headers = await this.loadHeaders(c);
 
     for (let i = 0; i < visible; i++) {
-      const r = i * INDEX_RECORD_SIZE;
-      const mo = readU64(idx, r);
-      const ms = readU64(idx, r + 8);
-      const dof = readU64(idx, r + 16);
-      const ds = readU64(idx, r + 24);
+      const w = i * 8;
+      const mo = u64(w);
+      const ms = u64(w + 2);
+      const dof = u64(w + 4);
+      const ds = u64(w + 6);
       const id = c.next + i;
-      const record = meta.subarray(mo - metaLo, mo - metaLo + ms);
-      const metadata = deserializeRecord(this.o.serializer, record);
+      const metadata = deserializeRecord(this.o.serializer, meta.subarray(mo - metaLo, mo - metaLo + ms));
       let segs: DataSegments;
       if (this.noData || ds === 0) segs = DataSegments.EMPTY;
-      else if (data !== undefined) segs = selectFromBuffer(metadata, data.subarray(dof - dataLo, dof - dataLo + ds), undefined, undefined);
+      // full data, default allocator: a zero-copy view of the bulk read
+      else if (data !== undefined) segs = new DataSegments(data.subarray(dof - dataLo, dof - dataLo + ds));
       else {
         const fd = files.readFd('data') as number;
         segs = await selectDataAsync(metadata, ds, '', this.o.dataSelector, this.o.dataAllocator, async (off, size, dst, dstOff) => {
@@ -186,12 +190,12 @@ export class FilesSource implements ConsumerSource {
           await preadFull(fd, dst, dstOff, size, dof + off);
         });
       }
-      let h: Headers = NO_HEADERS;
+      let h: Headers | undefined;
       if (headers !== undefined) {
         const rec = headers.get(id);
         if (rec !== undefined && rec.metadataOffset === mo) h = rec.headers;
       }
-      out.push({ partitionIndex: c.index, id: BigInt(id) as EventID, metadata, data: segs, headers: h, record });
+      out.push(new EventRecord(c.index, BigInt(id), metadata, segs, h));
     }
     c.next += visible;
   }

@@ -5,6 +5,8 @@
  */
 import { deserializeRecord } from '../../api/components.js';
 import { selectFromBuffer } from '../../api/data-selection.js';
+import { EventRecord } from '../../api/event.js';
+import { forEachRecord } from '../../api/driver-spi.js';
 import type {
   ConsumerSource,
   DriverImpl,
@@ -114,17 +116,14 @@ class MemoryTopicImpl implements TopicImpl {
         if (t.deleted) throw new DiasporaError(`Topic ${t.name} does not exist`, { code: ErrorCodes.TOPIC_NOT_FOUND });
         const p = t.partitions[partition] as MemoryPartition;
         const first = BigInt(p.events.length);
-        let start = 0;
-        for (let i = 0; i < batch.count; i++) {
-          const end = batch.metadataEnds[i] as number;
+        forEachRecord(batch, (i, record) => {
           const data = batch.data[i];
           p.events.push({
-            record: Buffer.from(batch.metadata.subarray(start, end)), // copies: the batch buffer is reused
+            record: Buffer.from(record), // a copy: the caller may reuse its buffers once the push resolved
             data: data === undefined || data.size === 0 ? EMPTY : Buffer.from(data.toBuffer()),
             headers: batch.headers?.[i],
           });
-          start = end;
-        }
+        });
         p.notifier.notify();
         return { first };
       },
@@ -139,7 +138,6 @@ class MemoryTopicImpl implements TopicImpl {
 }
 
 const EMPTY = Buffer.alloc(0);
-const NO_HEADERS: Headers = Object.freeze({});
 
 class MemorySource implements ConsumerSource {
   private readonly next = new Map<number, EventID>();
@@ -184,7 +182,7 @@ class MemorySource implements ConsumerSource {
           for (const [k, v] of saved) this.next.set(k, v);
           throw err;
         }
-        list.push({ partitionIndex: pi, id, metadata, data, headers: ev.headers ?? NO_HEADERS, record: ev.record });
+        list.push(new EventRecord(pi, id, metadata, data, ev.headers, ev.record));
         id++;
         total++;
       }

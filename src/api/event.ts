@@ -1,0 +1,55 @@
+/**
+ * An event delivered by a consumer (api.md §9). Drivers' sources build EventRecords directly and
+ * the consumer adopts them at delivery, so reading an event costs one object, not a wrapper chain.
+ */
+import type { DataSegments } from './data-segments.js';
+import type { Future } from './future.js';
+import type { Metadata, PartitionInfo } from './metadata.js';
+
+export type EventID = bigint;
+export type Headers = Readonly<Record<string, string>>;
+
+export interface Event {
+  readonly metadata: Metadata;
+  readonly data: DataSegments;
+  readonly partition: PartitionInfo;
+  readonly partitionIndex: number;
+  readonly id: EventID;
+  readonly headers: Headers;
+  /** Marks the event done; resolves once a durable position covers it. */
+  acknowledge(): Future<void>;
+}
+
+/** What acknowledges an event: the consumer that delivered it. */
+export interface EventOwner {
+  acknowledgeEvent(partition: number, id: EventID): Future<void>;
+  partitionInfo(partition: number): PartitionInfo;
+}
+
+export const NO_HEADERS: Headers = Object.freeze({});
+
+export class EventRecord implements Event {
+  /** Set by the consumer when it delivers the event. */
+  owner: EventOwner | undefined;
+
+  constructor(
+    readonly partitionIndex: number,
+    readonly id: EventID,
+    readonly metadata: Metadata,
+    readonly data: DataSegments,
+    readonly headers: Headers = NO_HEADERS,
+    /** The serialized metadata record as stored, when the driver has it at hand. */
+    readonly record?: Uint8Array,
+    /** Source timestamp in ns since the epoch, when the driver knows one. */
+    readonly timestamp?: bigint,
+  ) {}
+
+  get partition(): PartitionInfo {
+    return this.owner?.partitionInfo(this.partitionIndex) ?? { partition_id: this.partitionIndex };
+  }
+
+  acknowledge(): Future<void> {
+    if (this.owner === undefined) throw new Error('event was not delivered by a consumer');
+    return this.owner.acknowledgeEvent(this.partitionIndex, this.id);
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * `diaspora-ctl produce` and `diaspora-ctl consume` end to end: lines from stdin become events (raw, json,
+ * envelope formats, --data-file), consume prints them as JSON lines, consumer groups continue after the
+ * acknowledged events, and large outputs through a pipe are complete.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createTopic, logLines, produce, readAll, runCtl, tempDir, type RunResult } from '../helpers/cli.js';
+
+const T = { timeout: 40_000 };
+
+interface Line {
+  partition: number;
+  id: number;
+  metadata: unknown;
+  data_size?: number;
+  data?: string;
+}
+
+function parseLines(stdout: string): Line[] {
+  assert.ok(stdout === '' || stdout.endsWith('\n'), 'output ends with a newline');
+  return stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Line);
+}
+
+function drv(root: string): string[] {
+  return ['--driver', 'files', '--driver.root_path', root];
+}
+
+async function produceCli(dir: string, topic: string, input: string | Buffer, ...extra: string[]): Promise<RunResult> {
+  return runCtl(['produce', ...drv('./d'), '--name', topic, ...extra], { cwd: dir, input });
+}
+
+async function consumeCli(dir: string, topic: string, ...extra: string[]): Promise<RunResult> {
+  return runCtl(['consume', ...drv('./d'), '--name', topic, ...extra], { cwd: dir });
+}
+
+describe('produce / consume', { concurrency: 4 }, () => {
+  test('raw lines (quotes, backslashes, unicode) round trip byte for byte; --data-file', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      await createTopic(join(dir, 'd'), 't');
+      const lines = ['he said "hi"', 'back\\slash and \\n not a newline', 'unicode é ✓ 😀 \u0001', '{"not":"parsed"}', '  spaces  ', '\t tab'];
+      let r = await produceCli(dir, 't', lines.join('\n') + '\n');
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.ok(logLines(r.stderr).includes(`[info] Produced ${lines.length} event(s) to t`), r.stderr);
+
+      const data = Buffer.from([0, 1, 2, 255, 254, 0x0a, 0x0d, 65, 66]);
+      writeFileSync(join(dir, 'data.bin'), data);
+      r = await produceCli(dir, 't', 'with data 1\nwith data 2\n', '--data-file', 'data.bin');
+      assert.equal(r.code, 0, r.stderr);
+
+      r = await consumeCli(dir, 't', '--from-beginning');
+      assert.equal(r.code, 0, r.stderr);
+      const out = parseLines(r.stdout);
+      assert.deepEqual(
+        out.map((l) => l.metadata),
+        [...lines, 'with data 1', 'with data 2'],
+      );
+      assert.deepEqual(
+        out.map((l) => l.id),
+        out.map((_, i) => i),
+      );
+      for (const l of out.slice(0, lines.length)) {
+        assert.equal(l.data_size, 0);
+        assert.equal(l.data, '');
+        assert.equal(l.partition, 0);
+      }
+      for (const l of out.slice(lines.length)) {
+        assert.equal(l.data_size, data.length);
+        assert.deepEqual(Buffer.from(l.data as string, 'base64'), data);
+      }
+
+      // the library sees the same strings (metadata stored as JSON strings, not re-parsed)
+      const stored = await readAll(join(dir, 'd'), 't');
+      assert.deepEqual(
+        stored.map((e) => e.json),
+        [...lines, 'with data 1', 'with data 2'],
+      );
+      assert.deepEqual(stored.at(-1)?.data, data);
+      assert.equal(stored[0]?.dump, JSON.stringify(lines[0]));
+
+      // --no-data: no data fields
+      r = await consumeCli(dir, 't', '--from-beginning', '--no-data', '--max', '1');
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(parseLines(r.stdout), [{ partition: 0, id: 0, metadata: lines[0] }]);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('--format json: an invalid line is reported (exit 1), valid lines are stored', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      await createTopic(join(dir, 'd'), 'j');
+      const r = await produceCli(dir, 'j', '{"a":1}\n{bad\n[1,"x",null]\n"str"\n', '--format', 'json');
+      assert.equal(r.code, 1, r.stderr);
+      const errors = logLines(r.stderr).filter((l) => l.startsWith('[error] '));
+      assert.equal(errors.length, 1, r.stderr);
+      assert.ok((errors[0] as string).startsWith('[error] Line 2: Could not parse JSON'), r.stderr);
+      assert.ok(logLines(r.stderr).includes('[info] Produced 3 event(s) to j, 1 line(s) failed'), r.stderr);
+      const stored = await readAll(join(dir, 'd'), 'j');
+      assert.deepEqual(
+        stored.map((e) => e.json),
+        [{ a: 1 }, [1, 'x', null], 'str'],
+      );
+      const c = await consumeCli(dir, 'j', '--from-beginning');
+      assert.deepEqual(
+        parseLines(c.stdout).map((l) => l.metadata),
+        [{ a: 1 }, [1, 'x', null], 'str'],
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('--format envelope round trip with data', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      await createTopic(join(dir, 'd'), 'e');
+      const bin = Buffer.from([0, 255, 10, 13, 1, 2, 3]);
+      const input = [
+        JSON.stringify({ metadata: { k: 'v', n: 1 }, data: bin.toString('base64') }),
+        JSON.stringify({ metadata: 'just a string' }),
+        JSON.stringify({ data: Buffer.from('payload').toString('base64') }),
+      ].join('\n');
+      const r = await produceCli(dir, 'e', input + '\n', '--format', 'envelope');
+      assert.equal(r.code, 0, r.stderr);
+      const c = await consumeCli(dir, 'e', '--from-beginning');
+      assert.equal(c.code, 0, c.stderr);
+      const out = parseLines(c.stdout);
+      assert.deepEqual(
+        out.map((l) => l.metadata),
+        [{ k: 'v', n: 1 }, 'just a string', {}],
+      );
+      assert.deepEqual(Buffer.from(out[0]?.data as string, 'base64'), bin);
+      assert.equal(out[0]?.data_size, bin.length);
+      assert.equal(out[1]?.data_size, 0);
+      assert.equal(Buffer.from(out[2]?.data as string, 'base64').toString(), 'payload');
+
+      // not an object, data not a string: reported, exit 1
+      const bad = await produceCli(dir, 'e', '[1]\n{"data":5}\n', '--format', 'envelope');
+      assert.equal(bad.code, 1);
+      const errors = logLines(bad.stderr).filter((l) => l.startsWith('[error] '));
+      assert.equal(errors.length, 2, bad.stderr);
+      assert.ok((errors[0] as string).startsWith('[error] Line 1: '), bad.stderr);
+      assert.ok((errors[1] as string).startsWith('[error] Line 2: '), bad.stderr);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('consume --group g --max 2, then --group g continues after the 2 acknowledged events', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      await createTopic(join(dir, 'd'), 'g', { num_partitions: 1 });
+      await produce(
+        join(dir, 'd'),
+        'g',
+        Array.from({ length: 5 }, (_, i) => ({ metadata: `e${i}` })),
+      );
+      let r = await consumeCli(dir, 'g', '--group', 'g', '--max', '2');
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        parseLines(r.stdout).map((l) => l.metadata),
+        ['e0', 'e1'],
+      );
+      r = await consumeCli(dir, 'g', '--group', 'g');
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        parseLines(r.stdout).map((l) => l.metadata),
+        ['e2', 'e3', 'e4'],
+      );
+      // nothing left for the group; another group starts at the beginning
+      r = await consumeCli(dir, 'g', '--group', 'g');
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, '');
+      r = await consumeCli(dir, 'g', '--group', 'other');
+      assert.deepEqual(
+        parseLines(r.stdout).map((l) => l.metadata),
+        ['e0', 'e1', 'e2', 'e3', 'e4'],
+      );
+      // without --group and --from-beginning: starts at the end
+      r = await consumeCli(dir, 'g');
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, '');
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('unknown topic: exit 1 with [error] Error: Topic directory does not exist:', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      for (const r of [await consumeCli(dir, 'nosuch', '--from-beginning'), await produceCli(dir, 'nosuch', 'x\n')]) {
+        assert.equal(r.code, 1);
+        assert.equal(r.stdout, '');
+        const errors = logLines(r.stderr).filter((l) => l.startsWith('[error] '));
+        assert.equal(errors.length, 1, r.stderr);
+        assert.ok((errors[0] as string).startsWith('[error] Error: Topic directory does not exist:'), r.stderr);
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('consume output larger than 64 KiB through a pipe is complete (3000 events, 4 partitions)', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const N = 3000;
+      await createTopic(join(dir, 'd'), 'big', { num_partitions: 4 });
+      const pad = 'p'.repeat(60);
+      await produce(
+        join(dir, 'd'),
+        'big',
+        Array.from({ length: N }, (_, i) => ({ metadata: { i, pad }, data: Buffer.from(`data-${i}`) })),
+      );
+      const r = await consumeCli(dir, 'big', '--from-beginning');
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.stdoutBytes.length > 65536 * 2, `${r.stdoutBytes.length} bytes`);
+      const out = parseLines(r.stdout);
+      assert.equal(out.length, N);
+      const seen = new Set(out.map((l) => (l.metadata as { i: number }).i));
+      assert.equal(seen.size, N);
+      for (const l of out) {
+        const i = (l.metadata as { i: number }).i;
+        assert.equal(Buffer.from(l.data as string, 'base64').toString(), `data-${i}`);
+      }
+      // per partition: ids 0.. in order
+      for (let p = 0; p < 4; p++) {
+        const ids = out.filter((l) => l.partition === p).map((l) => l.id);
+        assert.deepEqual(
+          ids,
+          ids.map((_, k) => k),
+        );
+      }
+      // --max bounds it
+      const m = await consumeCli(dir, 'big', '--from-beginning', '--max', '10');
+      assert.equal(parseLines(m.stdout).length, 10);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('produce: a large input (more than a pipe holds) with --partition', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      await createTopic(join(dir, 'd'), 'many', { num_partitions: 3 });
+      const N = 5000;
+      const input = Array.from({ length: N }, (_, i) => `line ${i} ${'z'.repeat(40)}`).join('\n') + '\n';
+      const r = await produceCli(dir, 'many', input, '--partition', '2');
+      assert.equal(r.code, 0, r.stderr);
+      const stored = await readAll(join(dir, 'd'), 'many');
+      assert.equal(stored.length, N);
+      assert.ok(stored.every((e) => e.partition === 2));
+      assert.deepEqual(
+        stored.map((e) => e.json),
+        Array.from({ length: N }, (_, i) => `line ${i} ${'z'.repeat(40)}`),
+      );
+    } finally {
+      cleanup();
+    }
+  });
+});

@@ -1,0 +1,650 @@
+/**
+ * `diaspora-ctl forward` end to end on the files driver (diaspora-ctl.md §8, §10; forwarding.md §2–§4, §9–§11):
+ * start-up errors, the compatibility checklist (before/during the run, continuous writes, SIGTERM, byte-exact
+ * copies), restart without duplicates, crash safety (fault injection and SIGKILL), filters, partition mapping,
+ * forward_data/headers switches and the HTTP endpoints.
+ */
+import { describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { realpathSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import {
+  CtlProcess,
+  committedPositions,
+  countEvents,
+  partitionEnds,
+  createTopic,
+  freePort,
+  logLines,
+  produce,
+  readAll,
+  runCtl,
+  sleep,
+  tempDir,
+  waitFor,
+  type NewEvent,
+  type ReadEvent,
+} from '../helpers/cli.js';
+
+const T = { timeout: 60_000 };
+const RUNNING = '[info] Forwarding daemon running. Press Ctrl+C to stop.';
+const STOPPED = '[info] Forwarding daemon stopped.';
+const POLICY = 'local/src->local/dst';
+const LABEL = 'local/src -> local/dst';
+
+interface Setup {
+  dir: string;
+  root: string;
+  config: string;
+  cleanup: () => void;
+  /** `files:<real path of the source topic>` */
+  srcId: () => string;
+}
+
+/**
+ * A temporary directory with `data/` (files root) holding `src` and `dst` (unless `partitions` is empty) and a
+ * configuration `fwd.yaml` with one policy local/src -> local/dst plus `policyExtra` lines.
+ */
+async function setup(
+  o: { srcPartitions?: number; dstPartitions?: number; policyExtra?: string[]; topLevel?: string[]; createTopics?: boolean; driverOptions?: string[] } = {},
+): Promise<Setup> {
+  const { dir, cleanup } = tempDir('diaspora-forward-test-');
+  const root = join(dir, 'data');
+  if (o.createTopics !== false) {
+    await createTopic(root, 'src', { num_partitions: o.srcPartitions ?? 2 });
+    await createTopic(root, 'dst', { num_partitions: o.dstPartitions ?? 2 });
+  }
+  const config = join(dir, 'fwd.yaml');
+  writeConfig(config, root, [['- from: local/src', '  to: local/dst', ...(o.policyExtra ?? []).map((l) => '  ' + l)]], o.topLevel, o.driverOptions);
+  return { dir, root, config, cleanup, srcId: () => `files:${realpathSync(join(root, 'src'))}` };
+}
+
+function writeConfig(path: string, root: string, policies: string[][], topLevel: string[] = [], driverOptions: string[] = []): void {
+  const lines = ['drivers:', '  local:', '    type: files', '    options:', `      root_path: ${JSON.stringify(root)}`, ...driverOptions.map((l) => '      ' + l), ...topLevel, 'forward:'];
+  for (const p of policies) lines.push(...p.map((l) => '  ' + l));
+  writeFileSync(path, lines.join('\n') + '\n');
+}
+
+function startDaemon(s: Setup, extra: string[] = [], env: Record<string, string> = {}): CtlProcess {
+  return new CtlProcess(['forward', '--config', s.config, ...extra], s.dir, env);
+}
+
+function events(from: number, n: number, o: { partitions?: number; data?: boolean } = {}): NewEvent[] {
+  return Array.from({ length: n }, (_, k) => {
+    const i = from + k;
+    const e: NewEvent = { metadata: { n: i, s: `event "${i}" \\ é ✓`, nested: { a: [i, null, true] } } };
+    if (o.data !== false) e.data = Buffer.from(Array.from({ length: (i % 37) + 1 }, (_, b) => (i * 7 + b) & 0xff));
+    if (o.partitions !== undefined) e.partition = i % o.partitions;
+    return e;
+  });
+}
+
+interface Verdict {
+  lost: number;
+  duplicates: number;
+  outOfOrder: number;
+  /** Destination events whose content differs from their source event (or without a known source). */
+  mismatched: number;
+  /** Largest number of copies of one source event. */
+  maxCopies: number;
+}
+
+/**
+ * The verifier of forwarding.md §13: groups the destination by `diaspora-src`, checks nothing is missing, content is
+ * identical, and per source partition the first occurrences appear in increasing id order.
+ */
+function verify(srcId: string, src: ReadEvent[], dst: ReadEvent[]): Verdict {
+  const byKey = new Map<string, ReadEvent>();
+  for (const e of src) byKey.set(`${srcId}#${e.partition}@${e.id}`, e);
+  const copies = new Map<string, number>();
+  const lastFirst = new Map<number, bigint>();
+  let outOfOrder = 0;
+  let mismatched = 0;
+  for (const e of dst) {
+    const key = e.headers['diaspora-src'] ?? '';
+    const s = byKey.get(key);
+    if (s === undefined || s.dump !== e.dump || !s.data.equals(e.data)) {
+      mismatched++;
+      continue;
+    }
+    const n = (copies.get(key) ?? 0) + 1;
+    copies.set(key, n);
+    if (n === 1) {
+      const prev = lastFirst.get(s.partition);
+      if (prev !== undefined && s.id <= prev) outOfOrder++;
+      lastFirst.set(s.partition, s.id);
+    }
+  }
+  let lost = 0;
+  let duplicates = 0;
+  let maxCopies = 0;
+  for (const k of byKey.keys()) {
+    const n = copies.get(k) ?? 0;
+    if (n === 0) lost++;
+    else duplicates += n - 1;
+    maxCopies = Math.max(maxCopies, n);
+  }
+  return { lost, duplicates, outOfOrder, mismatched, maxCopies };
+}
+
+/**
+ * At-least-once accounting after a crash (mapping 'same'): the committed source position of each partition never
+ * exceeds what the destination partition held at the crash (else events would be lost), and the events re-forwarded
+ * after the restart are exactly those held by the destination beyond the committed position.
+ */
+function assertCrashAccounting(visible: Map<number, bigint>, committed: Map<number, bigint>, v: Verdict): number {
+  let window = 0;
+  for (const [p, held] of visible) {
+    const c = committed.get(p) ?? 0n;
+    assert.ok(c <= held, `partition ${p}: committed position ${c} beyond the ${held} events in the destination`);
+    window += Number(held - c);
+  }
+  assert.equal(v.duplicates, window, `duplicates must be exactly the confirmed but unacknowledged events (${window})`);
+  return window;
+}
+
+function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (s: string) => (body += s));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function fatal(stderr: string): string[] {
+  return logLines(stderr).filter((l) => l.startsWith('[error] '));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start-up errors
+
+describe('forward: start-up errors and --check', { concurrency: 6 }, () => {
+  async function runWith(yaml: string | undefined, files: Record<string, string> = {}, extra: string[] = [], topics = true) {
+    const s = await setup({ createTopics: topics });
+    try {
+      if (yaml !== undefined) writeFileSync(s.config, yaml.replaceAll('$ROOT', JSON.stringify(s.root)));
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(s.dir, name), text);
+      const r = await runCtl(['forward', '--config', 'fwd.yaml', ...extra], { cwd: s.dir, timeoutMs: 15_000 });
+      assert.ok(!logLines(r.stderr).includes(RUNNING), r.stderr);
+      return r;
+    } finally {
+      s.cleanup();
+    }
+  }
+  const drivers = 'drivers:\n  local: { type: files, options: { root_path: $ROOT } }\n';
+  const policy = (extra: string): string => `${drivers}forward:\n  - from: local/src\n    to: local/dst\n${extra}`;
+
+  test('malformed YAML → [error] Fatal error: Failed to parse YAML config: fwd.yaml:<line>:<col>: …, exit 1', T, async () => {
+    const r = await runWith(drivers + 'forward:\n  - from: [local/src\n');
+    assert.equal(r.code, 1, r.stderr);
+    const errs = fatal(r.stderr);
+    assert.equal(errs.length, 1, r.stderr);
+    assert.match(errs[0] as string, /^\[error\] Fatal error: Failed to parse YAML config: fwd\.yaml:\d+:\d+: /);
+  });
+
+  test('unreadable configuration file', T, async () => {
+    const s = await setup({ createTopics: false });
+    try {
+      const r = await runCtl(['forward', '--config', 'nope.yaml'], { cwd: s.dir });
+      assert.equal(r.code, 1);
+      assert.deepEqual(fatal(r.stderr), ['[error] Fatal error: Failed to parse YAML config: cannot read nope.yaml: No such file or directory']);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  test('missing --config → PARSE ERROR', T, async () => {
+    const s = await setup({ createTopics: false });
+    try {
+      const r = await runCtl(['forward'], { cwd: s.dir });
+      assert.equal(r.code, 1);
+      assert.ok(r.stderr.startsWith('PARSE ERROR: '), r.stderr);
+      assert.match(r.stderr.split('\n')[0] as string, /--config/);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  test("missing drivers → Config missing 'drivers' section", T, async () => {
+    const r = await runWith('forward: []\n');
+    assert.equal(r.code, 1);
+    assert.deepEqual(fatal(r.stderr), ["[error] Fatal error: Config missing 'drivers' section"]);
+  });
+
+  test('config errors of §8.1: type, forward, from/to, topic reference, unknown driver', T, async () => {
+    const cases: [string, string][] = [
+      ['drivers:\n  local: { options: {} }\nforward: []\n', "Driver 'local' missing required 'type' field"],
+      [drivers, "Config missing 'forward' entries"],
+      [`${drivers}forward:\n  - from: local/src\n`, "forward entry missing 'from' or 'to' field"],
+      [`${drivers}forward:\n  - from: localsrc\n    to: local/dst\n`, "Invalid topic reference 'localsrc': expected 'driver/topic'"],
+      [`${drivers}forward:\n  - from: other/src\n    to: local/dst\n`, "Unknown driver 'other'"],
+    ];
+    for (const [yaml, message] of cases) {
+      const r = await runWith(yaml);
+      assert.equal(r.code, 1, message);
+      assert.deepEqual(fatal(r.stderr), [`[error] Fatal error: ${message}`]);
+    }
+  });
+
+  test('plugin spec errors: bad spec, native plugin, missing module, missing export', T, async () => {
+    const cases: [string, Record<string, string>, string | RegExp][] = [
+      [policy('    data_selector: x\n'), {}, "Invalid plugin spec 'x': expected 'module.js:exportName'"],
+      [policy('    data_selector: "lib.so:sym"\n'), {}, "Native plugins are not supported: 'lib.so:sym'"],
+      [policy('    data_allocator: "./nope.js:make"\n'), {}, /^Cannot load plugin module '\.\/nope\.js': ./],
+      [policy('    data_selector: "./sel.mjs:make"\n'), { 'sel.mjs': 'export function other() { return () => undefined; }\n' }, "Plugin export 'make' not found in './sel.mjs'"],
+      [policy('    filters: [ { module: ./f.mjs, export: missing } ]\n'), { 'f.mjs': 'export default () => ({ allow: () => true });\n' }, "Plugin export 'missing' not found in './f.mjs'"],
+    ];
+    for (const [yaml, files, message] of cases) {
+      const r = await runWith(yaml, files);
+      assert.equal(r.code, 1, String(message));
+      const errs = fatal(r.stderr);
+      assert.equal(errs.length, 1, r.stderr);
+      if (typeof message === 'string') assert.equal(errs[0], `[error] Fatal error: ${message}`);
+      else assert.match((errs[0] as string).slice('[error] Fatal error: '.length), message, r.stderr);
+      assert.ok((errs[0] as string).startsWith('[error] Fatal error: '), r.stderr);
+    }
+  });
+
+  test('missing source topic → [error] Diaspora error: Topic directory does not exist: …, exit 1', T, async () => {
+    const r = await runWith(policy(''), {}, [], false);
+    assert.equal(r.code, 1, r.stderr);
+    const errs = fatal(r.stderr);
+    assert.equal(errs.length, 1, r.stderr);
+    assert.ok((errs[0] as string).startsWith('[error] Diaspora error: Topic directory does not exist: '), r.stderr);
+  });
+
+  test('--check: exit 0 on a valid configuration (nothing forwarded), 1 with unknown keys', T, async () => {
+    const s = await setup();
+    try {
+      await produce(s.root, 'src', events(0, 5));
+      let r = await runCtl(['forward', '--config', s.config, '--check'], { cwd: s.dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(logLines(r.stderr).includes(`[info] Created forward policy: ${LABEL}`), r.stderr);
+      assert.ok(!logLines(r.stderr).includes(RUNNING), r.stderr);
+      assert.equal(await countEvents(s.root, 'dst'), 0);
+
+      writeConfig(s.config, s.root, [['- from: local/src', '  to: local/dst', '  batchsize: 3']]);
+      r = await runCtl(['forward', '--config', s.config, '--check'], { cwd: s.dir });
+      assert.equal(r.code, 1);
+      assert.ok(logLines(r.stderr).includes("[error] Unknown key 'forward[0].batchsize' in config"), r.stderr);
+      // without --check: a warning only
+      r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(logLines(r.stderr).includes("[warning] Unknown key 'forward[0].batchsize' in config"), r.stderr);
+      assert.equal(await countEvents(s.root, 'dst'), 5);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  test('forward: [] → exit 0 at once', T, async () => {
+    const r = await runWith(drivers + 'forward: []\n');
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(logLines(r.stderr).includes('[info] Loaded 1 driver(s) and 0 forwarding policy(ies)'), r.stderr);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Compatibility checklist and behaviour
+
+describe('forward: behaviour', { concurrency: 3 }, () => {
+  test('events produced before AND during the run are forwarded continuously, byte for byte; SIGTERM → exit 0', T, async () => {
+    const s = await setup();
+    let daemon: CtlProcess | undefined;
+    try {
+      // before the run, with source headers (copied; diaspora-* replaced)
+      const before = events(0, 200, { partitions: 2 }).map((e, i) => (i % 10 === 0 ? { ...e, headers: { 'x-app': `h${i}`, 'diaspora-policy': 'stale' } } : e));
+      await produce(s.root, 'src', before);
+      const d = (daemon = startDaemon(s));
+      await d.waitForLog(RUNNING);
+      for (const l of [
+        '[info] Loaded 1 driver(s) and 1 forwarding policy(ies)',
+        "[info] Creating driver 'local' (type=files)",
+        `[info] Created forward policy: ${LABEL}`,
+        `[info] Forward worker started: ${LABEL}`,
+      ]) {
+        assert.equal(d.count(l), 1, `${l}\n${d.stderr}`);
+      }
+      // continuously: the destination fills while the daemon runs (not only at shutdown)
+      assert.ok(await waitFor(async () => (await countEvents(s.root, 'dst')) >= 200, 15_000, 50), `before-run events not forwarded\n${d.stderr}`);
+      assert.ok(d.running, d.stderr);
+      // during the run, in several bursts
+      for (let k = 0; k < 3; k++) {
+        await produce(s.root, 'src', events(200 + k * 100, 100, { partitions: 2 }));
+        const want = 300 + k * 100;
+        assert.ok(await waitFor(async () => (await countEvents(s.root, 'dst')) >= want, 15_000, 50), `${want} events not forwarded while running\n${d.stderr}`);
+        assert.ok(d.running, d.stderr);
+      }
+      const { code, signal } = await d.stop(10_000);
+      assert.equal(signal, null, d.stderr);
+      assert.equal(code, 0, d.stderr);
+      const lines = d.logLines;
+      for (const l of ['[info] Received shutdown signal...', '[info] Flushing producer for local/dst...', `[info] Forward worker stopped: ${LABEL}`, STOPPED]) {
+        assert.equal(lines.filter((x) => x === l).length, 1, `${l}\n${d.stderr}`);
+      }
+      assert.ok(lines.indexOf('[info] Received shutdown signal...') < lines.indexOf(STOPPED));
+      assert.equal(lines.at(-1), STOPPED, d.stderr);
+      assert.equal(d.stdout, '', 'nothing on stdout');
+
+      // byte for byte: metadata (canonical text and stored bytes) and data, same partition, same order
+      const src = await readAll(s.root, 'src');
+      const dst = await readAll(s.root, 'dst');
+      assert.equal(src.length, 500);
+      assert.equal(dst.length, 500);
+      const srcId = s.srcId();
+      for (let i = 0; i < src.length; i++) {
+        const a = src[i] as ReadEvent;
+        const b = dst[i] as ReadEvent;
+        assert.equal(b.partition, a.partition);
+        assert.equal(b.id, a.id);
+        assert.equal(b.dump, a.dump);
+        if (a.record !== undefined || b.record !== undefined) assert.deepEqual(b.record, a.record);
+        assert.ok(b.data.equals(a.data), `data of ${a.partition}@${a.id}`);
+        assert.equal(b.headers['diaspora-src'], `${srcId}#${a.partition}@${a.id}`);
+        assert.equal(b.headers['diaspora-policy'], POLICY);
+        assert.match(b.headers['diaspora-ts'] ?? '', /^\d{19}$/);
+        if (a.headers['x-app'] !== undefined) assert.equal(b.headers['x-app'], a.headers['x-app']);
+      }
+      assert.deepEqual(verify(srcId, src, dst), { lost: 0, duplicates: 0, outOfOrder: 0, mismatched: 0, maxCopies: 1 });
+    } finally {
+      daemon?.kill();
+      s.cleanup();
+    }
+  });
+
+  test('restart: --stop-at-end forwards 1000, then 500 more → exactly 1500, no duplicates, order kept', T, async (t: TestContext) => {
+    const s = await setup();
+    try {
+      await produce(s.root, 'src', events(0, 1000, { partitions: 2 }));
+      let r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(logLines(r.stderr).includes(STOPPED), r.stderr);
+      assert.equal(await countEvents(s.root, 'dst'), 1000);
+
+      await produce(s.root, 'src', events(1000, 500, { partitions: 2 }));
+      r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const src = await readAll(s.root, 'src');
+      const dst = await readAll(s.root, 'dst');
+      assert.equal(dst.length, 1500);
+      const v = verify(s.srcId(), src, dst);
+      t.diagnostic(`restart: ${JSON.stringify(v)}`);
+      assert.deepEqual(v, { lost: 0, duplicates: 0, outOfOrder: 0, mismatched: 0, maxCopies: 1 });
+
+      // nothing new: a third run stops at once and writes nothing
+      r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await countEvents(s.root, 'dst'), 1500);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  for (const fault of ['files.after_data:3', 'files.mid_index:5', 'files.after_headers:8']) {
+    test(`crash safety: fault ${fault} (SIGKILL), restart → 0 lost, 0 out of order, duplicates ≤ in-flight window`, T, async (t: TestContext) => {
+      const BATCH = 100;
+      const s = await setup({ policyExtra: [`batch_size: ${BATCH}`, 'checkpoint: { interval: 0ms }'], driverOptions: ['flush_behavior: buffered'] });
+      let d: CtlProcess | undefined;
+      try {
+        await produce(s.root, 'src', events(0, 2000, { partitions: 2 }));
+        d = startDaemon(s, [], { DIASPORA_FAULT_INJECTION: '1', DIASPORA_FAULT: fault });
+        const info = await d.exit(20_000);
+        assert.equal(info.signal, 'SIGKILL', `the daemon should have killed itself\n${d.stderr}`);
+        assert.ok(!d.logLines.includes(STOPPED));
+        const visible = await partitionEnds(s.root, 'dst');
+        const committed = await committedPositions(s.root, 'src', POLICY);
+        const atCrash = [...visible.values()].reduce((a, b) => a + Number(b), 0);
+
+        const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+        assert.equal(r.code, 0, r.stderr);
+        const src = await readAll(s.root, 'src');
+        const dst = await readAll(s.root, 'dst');
+        const v = verify(s.srcId(), src, dst);
+        t.diagnostic(
+          `fault ${fault}: visible at crash ${atCrash}, committed ${JSON.stringify(Object.fromEntries([...committed].map(([p, c]) => [p, Number(c)])))}, after restart ${dst.length}: ${JSON.stringify(v)}`,
+        );
+        assert.equal(v.lost, 0);
+        assert.equal(v.outOfOrder, 0);
+        assert.equal(v.mismatched, 0);
+        assert.ok(v.maxCopies <= 2, JSON.stringify(v));
+        // at-least-once: the re-forwarded events are exactly those confirmed whose position was not durable yet
+        assertCrashAccounting(visible, committed, v);
+        if (fault === 'files.after_data:3') {
+          // two appends (one batch over two partitions) completed before the crash: at most the events of one batch
+          // were confirmed without a durable acknowledgement
+          assert.ok(v.duplicates <= BATCH, `duplicates ${v.duplicates} > one batch of ${BATCH}`);
+        }
+        assert.equal(dst.length, src.length + v.duplicates);
+      } finally {
+        d?.kill();
+        s.cleanup();
+      }
+    });
+  }
+
+  test('crash safety: SIGKILL at a random moment mid-run, restart → 0 lost, 0 out of order', T, async (t: TestContext) => {
+    const s = await setup({ srcPartitions: 3, dstPartitions: 3, policyExtra: ['batch_size: 200'] });
+    let d: CtlProcess | undefined;
+    try {
+      await produce(s.root, 'src', events(0, 3000, { partitions: 3 }));
+      d = startDaemon(s);
+      await d.waitForLog(RUNNING);
+      // more events while it runs (20 bursts of 200), and a SIGKILL at a random moment meanwhile
+      const feeding = (async () => {
+        for (let k = 0; k < 20; k++) {
+          await produce(s.root, 'src', events(3000 + k * 200, 200, { partitions: 3 }));
+          await sleep(50);
+        }
+      })();
+      const delay = 200 + Math.floor(Math.random() * 1600);
+      await sleep(delay);
+      assert.ok(d.running, d.stderr);
+      process.kill(d.pid, 'SIGKILL');
+      const info = await d.exit(10_000);
+      assert.equal(info.signal, 'SIGKILL');
+      await feeding;
+      const visible = await partitionEnds(s.root, 'dst');
+      const committed = await committedPositions(s.root, 'src', POLICY);
+      const atKill = [...visible.values()].reduce((a, b) => a + Number(b), 0);
+
+      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const src = await readAll(s.root, 'src');
+      const dst = await readAll(s.root, 'dst');
+      assert.equal(src.length, 7000);
+      const v = verify(s.srcId(), src, dst);
+      t.diagnostic(
+        `SIGKILL after ${delay} ms: visible at kill ${atKill}, committed ${JSON.stringify(Object.fromEntries([...committed].map(([p, c]) => [p, Number(c)])))}, after restart ${dst.length}: ${JSON.stringify(v)}`,
+      );
+      assert.equal(v.lost, 0);
+      assert.equal(v.outOfOrder, 0);
+      assert.equal(v.mismatched, 0);
+      assertCrashAccounting(visible, committed, v);
+      assert.ok(v.maxCopies <= 2, JSON.stringify(v));
+    } finally {
+      d?.kill();
+      s.cleanup();
+    }
+  });
+
+  test('SIGTERM under load: exit 0 within 10 s, then a restart forwards the rest with no loss and no duplicate', T, async (t: TestContext) => {
+    const s = await setup({ policyExtra: ['batch_size: 100'] });
+    let d: CtlProcess | undefined;
+    try {
+      const N = 20_000;
+      await produce(s.root, 'src', events(0, N, { partitions: 2, data: false }));
+      d = startDaemon(s);
+      await d.waitForLog(RUNNING);
+      assert.ok(await waitFor(async () => (await countEvents(s.root, 'dst')) > 0, 15_000, 5), d.stderr);
+      const { code, signal } = await d.stop(10_000);
+      assert.equal(signal, null, d.stderr);
+      assert.equal(code, 0, d.stderr);
+      assert.equal(d.count(STOPPED), 1, d.stderr);
+      const atStop = await countEvents(s.root, 'dst');
+      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const v = verify(s.srcId(), await readAll(s.root, 'src'), await readAll(s.root, 'dst'));
+      t.diagnostic(`SIGTERM with ${atStop} of ${N} forwarded: ${JSON.stringify(v)}`);
+      assert.equal(v.lost, 0);
+      assert.equal(v.outOfOrder, 0);
+      assert.equal(v.mismatched, 0);
+      // a graceful stop acknowledges and checkpoints everything confirmed (forwarding.md §10)
+      assert.equal(v.duplicates, 0, d.stderr);
+    } finally {
+      d?.kill();
+      s.cleanup();
+    }
+  });
+
+  test('a filter that keeps throwing halts its policy only (filter_errors: halt); filter_errors: drop drops the events', T, async () => {
+    const s = await setup();
+    try {
+      for (const name of ['halted', 'dropped']) await createTopic(s.root, name, { num_partitions: 2 });
+      writeFileSync(join(s.dir, 'bad.mjs'), "export default () => ({ id: 'bad', allow: (e) => { if (e.metadata.json.n === 3) throw new Error('boom'); return true; } })\n");
+      writeConfig(s.config, s.root, [
+        ['- from: local/src', '  to: local/dst'],
+        ['- from: local/src', '  to: local/halted', '  filters: [ { module: ./bad.mjs } ]', '  retry: { min: 10ms, max: 20ms }'],
+        ['- from: local/src', '  to: local/dropped', '  filters: [ { module: ./bad.mjs } ]', '  filter_errors: drop', '  retry: { min: 10ms, max: 20ms }'],
+      ]);
+      await produce(s.root, 'src', events(0, 10, { partitions: 1 }));
+      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r.code, 1, r.stderr);
+      const lines = logLines(r.stderr);
+      assert.ok(
+        lines.some((l) => l.startsWith('[error] Forward worker halted: local/src -> local/halted: ') && l.includes('boom')),
+        r.stderr,
+      );
+      assert.equal(await countEvents(s.root, 'dst'), 10);
+      assert.deepEqual(
+        (await readAll(s.root, 'dropped')).map((e) => (e.json as { n: number }).n),
+        [0, 1, 2, 4, 5, 6, 7, 8, 9],
+      );
+      // nothing after the failing event was written by the halted policy
+      assert.deepEqual(
+        (await readAll(s.root, 'halted')).map((e) => (e.json as { n: number }).n).filter((n) => n >= 3),
+        [],
+      );
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  test('log_format: json writes one JSON object per log line', T, async () => {
+    const s = await setup({ topLevel: ['log_format: json'] });
+    try {
+      await produce(s.root, 'src', events(0, 3));
+      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir });
+      assert.equal(r.code, 0, r.stderr);
+      const objs = r.stderr
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as { level: string; message: string; time: string });
+      assert.ok(objs.length > 0);
+      for (const o of objs) {
+        assert.match(o.time, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/);
+        assert.ok(['trace', 'debug', 'info', 'warning', 'error', 'critical'].includes(o.level));
+      }
+      assert.ok(objs.some((o) => o.level === 'info' && o.message === 'Forwarding daemon stopped.'), r.stderr);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  test('several policies: filter module (even only), fixed:1, forward_data: false, headers: false', T, async () => {
+    const s = await setup();
+    try {
+      for (const name of ['even', 'fixed', 'nodata', 'nohdr']) await createTopic(s.root, name, { num_partitions: 2 });
+      writeFileSync(join(s.dir, 'even.js'), "export default (config) => ({ id: 'even', allow: (e) => e.metadata.json.n % 2 === 0 })\n");
+      writeConfig(s.config, s.root, [
+        ['- from: local/src', '  to: local/even', '  filters: [ { module: ./even.js } ]'],
+        ['- from: local/src', '  to: local/fixed', '  partitions: "fixed:1"'],
+        ['- from: local/src', '  to: local/nodata', '  forward_data: false'],
+        ['- from: local/src', '  to: local/nohdr', '  headers: false'],
+      ]);
+      const N = 300;
+      await produce(s.root, 'src', events(0, N, { partitions: 2 }));
+      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const lines = logLines(r.stderr);
+      assert.ok(lines.includes('[info] Loaded 1 driver(s) and 4 forwarding policy(ies)'), r.stderr);
+      for (const to of ['even', 'fixed', 'nodata', 'nohdr']) {
+        assert.ok(lines.includes(`[info] Forward worker started: local/src -> local/${to}`), r.stderr);
+        assert.ok(lines.includes(`[info] Forward worker stopped: local/src -> local/${to}`), r.stderr);
+      }
+      const src = await readAll(s.root, 'src');
+      const srcId = s.srcId();
+
+      const even = await readAll(s.root, 'even');
+      assert.deepEqual(
+        even.map((e) => (e.json as { n: number }).n).sort((a, b) => a - b),
+        Array.from({ length: N / 2 }, (_, i) => 2 * i),
+      );
+      assert.ok(even.every((e) => e.headers['diaspora-policy'] === 'local/src->local/even'));
+
+      const fixed = await readAll(s.root, 'fixed');
+      assert.equal(fixed.length, N);
+      assert.ok(fixed.every((e) => e.partition === 1));
+      assert.deepEqual(verify(srcId, src, fixed), { lost: 0, duplicates: 0, outOfOrder: 0, mismatched: 0, maxCopies: 1 });
+
+      const nodata = await readAll(s.root, 'nodata');
+      assert.equal(nodata.length, N);
+      assert.ok(nodata.every((e) => e.data.length === 0));
+      assert.ok(src.some((e) => e.data.length > 0));
+      assert.deepEqual(
+        nodata.map((e) => e.dump),
+        src.map((e) => e.dump),
+      );
+
+      const nohdr = await readAll(s.root, 'nohdr');
+      assert.equal(nohdr.length, N);
+      assert.ok(nohdr.every((e) => !Object.keys(e.headers).some((k) => k.startsWith('diaspora-'))), JSON.stringify(nohdr[0]?.headers));
+      assert.deepEqual(
+        nohdr.map((e) => e.dump),
+        src.map((e) => e.dump),
+      );
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  test('http: /healthz, /readyz, /metrics with events_sent_total', T, async () => {
+    const port = await freePort();
+    const s = await setup({ topLevel: ['http:', `  listen: "127.0.0.1:${port}"`] });
+    let d: CtlProcess | undefined;
+    try {
+      await produce(s.root, 'src', events(0, 50, { partitions: 2 }));
+      d = startDaemon(s);
+      await d.waitForLog(RUNNING);
+      assert.ok(await waitFor(async () => (await countEvents(s.root, 'dst')) >= 50, 15_000, 50), d.stderr);
+      const health = await httpGet(port, '/healthz');
+      assert.equal(health.status, 200);
+      assert.equal(health.body, '{"status":"ok"}');
+      const ready = await httpGet(port, '/readyz');
+      assert.equal(ready.status, 200, ready.body);
+      // the counter is updated once the destination confirmed the events
+      let metrics = '';
+      assert.ok(
+        await waitFor(async () => {
+          metrics = (await httpGet(port, '/metrics')).body;
+          return new RegExp(`^diaspora_forward_events_sent_total\\{policy="${POLICY.replaceAll('/', '\\/')}"[^}]*\\} \\d+`, 'm').test(metrics);
+        }, 10_000, 100),
+        metrics,
+      );
+      const sent = [...metrics.matchAll(/^diaspora_forward_events_sent_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      assert.equal(sent, 50, metrics);
+      assert.equal((await httpGet(port, '/nope')).status, 404);
+      const { code } = await d.stop(10_000);
+      assert.equal(code, 0, d.stderr);
+    } finally {
+      d?.kill();
+      s.cleanup();
+    }
+  });
+});
