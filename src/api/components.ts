@@ -127,13 +127,22 @@ export function encodeDefaultRecord(text: string, buf: Buffer, pos: number): num
   return n + 8;
 }
 
+/** Deserializes the record at `buf[start, start + size)`, without a view for the default layout. */
+export function deserializeRecordAt(serializer: SerializerImpl, buf: Buffer, start: number, size: number): Metadata {
+  if (serializer instanceof DefaultSerializer && size >= 8) {
+    const lo = buf.readUInt32LE(start);
+    if (buf.readUInt32LE(start + 4) === 0 && lo <= size - 8) return Metadata.fromStoredRange(buf, start + 8, start + 8 + lo);
+  }
+  return serializer.deserialize(new BufferInputArchive(buf.subarray(start, start + size)));
+}
+
 /** Deserializes one record with `serializer`, taking the fast path for the default layout. */
 export function deserializeRecord(serializer: SerializerImpl, bytes: Uint8Array): Metadata {
   if (serializer instanceof DefaultSerializer && bytes.length >= 8) {
     const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     const lo = b.readUInt32LE(0);
     const hi = b.readUInt32LE(4);
-    if (hi === 0 && lo <= b.length - 8) return Metadata.fromCanonicalBytes(b.subarray(8, 8 + lo));
+    if (hi === 0 && lo <= b.length - 8) return Metadata.fromStoredRange(b, 8, 8 + lo);
   }
   return serializer.deserialize(new BufferInputArchive(bytes));
 }

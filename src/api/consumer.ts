@@ -87,12 +87,25 @@ class AckTracker {
   waiters: { id: EventID; future: Deferred<void> }[] = [];
   dirty = false;
 
-  /** `lastOnly`: anonymous consumers persist nothing, so only the last delivered id matters. */
+  /** `lastOnly`: anonymous consumers persist nothing, so only the last delivered event matters. */
   constructor(private readonly lastOnly: boolean) {}
+  private lastEvent: SourceEvent | undefined;
 
-  delivered(id: EventID): void {
-    if (!this.lastOnly) this.unacked.push(id);
+  delivered(e: SourceEvent): void {
+    if (this.lastOnly) {
+      // keep the event, not its id: the bigint is only built if a position is asked for
+      if (e.idNumber !== undefined || e.id !== NO_MORE_EVENTS) this.lastEvent = e;
+      return;
+    }
+    const id = e.id;
+    if (id === NO_MORE_EVENTS) return;
+    this.unacked.push(id);
     this.last = id;
+  }
+
+  /** Last delivered id (undefined before any delivery). */
+  lastId(): EventID | undefined {
+    return this.lastOnly ? this.lastEvent?.id : this.last;
   }
 
   ack(id: EventID): boolean {
@@ -216,12 +229,18 @@ export class ConsumerImpl implements Consumer, EventOwner {
     if (this.fetching || this.closed) return;
     const buffered = this.buffer.length - this.bufHead;
     if (this.waiting.length > 0 && buffered === 0) this.fetch(true);
-    else if (this.lastFetchFull && buffered < this.fetchSize / 2) this.fetch(false);
+    // read ahead while data flows (the last fetch was full), bounded to two fetches' worth
+    else if (this.lastFetchFull && buffered < this.maxFetch) this.fetch(false);
+  }
+
+  /** Events per fetch: the batch size times the prefetch depth (maxNumBatches, at most 4). */
+  private get maxFetch(): number {
+    return this.fetchSize * Math.max(1, Math.min(this.maxNumBatches, 4));
   }
 
   private fetch(wait: boolean): void {
     this.fetching = true;
-    const max = this.fetchSize * Math.max(1, Math.min(this.maxNumBatches, 4));
+    const max = this.maxFetch;
     this.source.fetch(max, this.abort.signal, wait).then(
       (events) => {
         this.fetching = false;
@@ -248,11 +267,9 @@ export class ConsumerImpl implements Consumer, EventOwner {
 
   private deliver(e: SourceEvent): Event {
     e.owner = this;
-    if (e.id !== NO_MORE_EVENTS) {
-      let t = this.acks.get(e.partitionIndex);
-      if (t === undefined) this.acks.set(e.partitionIndex, (t = new AckTracker(this.name === '')));
-      t.delivered(e.id);
-    }
+    let t = this.acks.get(e.partitionIndex);
+    if (t === undefined) this.acks.set(e.partitionIndex, (t = new AckTracker(this.name === '')));
+    t.delivered(e);
     return e;
   }
 
@@ -429,7 +446,10 @@ export class ConsumerImpl implements Consumer, EventOwner {
 
   async nextPositions(): Promise<Map<number, EventID>> {
     const next = await this.source.startPositions();
-    for (const [p, t] of this.acks) if (t.last !== undefined) next.set(p, t.last + 1n);
+    for (const [p, t] of this.acks) {
+      const last = t.lastId();
+      if (last !== undefined) next.set(p, last + 1n);
+    }
     return next;
   }
 

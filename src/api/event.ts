@@ -31,10 +31,12 @@ export const NO_HEADERS: Headers = Object.freeze({});
 export class EventRecord implements Event {
   /** Set by the consumer when it delivers the event. */
   owner: EventOwner | undefined;
+  private rawId: EventID | number;
 
+  /** `id` may be given as a safe-integer number: the bigint is built only if somebody reads it. */
   constructor(
     readonly partitionIndex: number,
-    readonly id: EventID,
+    id: EventID | number,
     readonly metadata: Metadata,
     readonly data: DataSegments,
     readonly headers: Headers = NO_HEADERS,
@@ -42,7 +44,19 @@ export class EventRecord implements Event {
     readonly record?: Uint8Array,
     /** Source timestamp in ns since the epoch, when the driver knows one. */
     readonly timestamp?: bigint,
-  ) {}
+  ) {
+    this.rawId = id;
+  }
+
+  get id(): EventID {
+    const r = this.rawId;
+    return typeof r === 'bigint' ? r : (this.rawId = BigInt(r));
+  }
+
+  /** The id as a number when the driver gave one (ack tracking avoids bigints this way). */
+  get idNumber(): number | undefined {
+    return typeof this.rawId === 'number' ? this.rawId : undefined;
+  }
 
   get partition(): PartitionInfo {
     return this.owner?.partitionInfo(this.partitionIndex) ?? { partition_id: this.partitionIndex };

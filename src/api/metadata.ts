@@ -13,8 +13,10 @@ const NOT_SET = Symbol('not set');
 export class Metadata {
   private value: Json | typeof NOT_SET;
   private canonical: string | undefined;
-  /** UTF-8 bytes of `canonical`, when the metadata was read from storage (pass-through). */
-  private utf8: Uint8Array | undefined;
+  /** UTF-8 bytes of `canonical` (buffer, start, end), when read from storage (pass-through). */
+  private utf8: Buffer | undefined;
+  private utf8Start = 0;
+  private utf8End = 0;
 
   /** Wraps a JSON value (default `{}`). The value is not copied. */
   constructor(value: Json = {}) {
@@ -43,15 +45,28 @@ export class Metadata {
    * needed, and written back byte for byte by producers (forwarding never re-encodes it).
    */
   static fromCanonicalBytes(bytes: Uint8Array): Metadata {
+    const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    return Metadata.fromStoredRange(b, 0, b.length);
+  }
+
+  /** Like fromCanonicalBytes for `buf[start, end)`, without creating a view until one is needed. */
+  static fromStoredRange(buf: Buffer, start: number, end: number): Metadata {
     const md = new Metadata();
     md.value = NOT_SET;
-    md.utf8 = bytes;
+    md.utf8 = buf;
+    md.utf8Start = start;
+    md.utf8End = end;
     return md;
   }
 
   /** The stored UTF-8 bytes when this metadata came from storage unchanged, else undefined. */
   storedBytes(): Uint8Array | undefined {
-    return this.utf8;
+    return this.utf8?.subarray(this.utf8Start, this.utf8End);
+  }
+
+  /** Length of the stored UTF-8 bytes (0 when not from storage). */
+  get storedLength(): number {
+    return this.utf8 === undefined ? 0 : this.utf8End - this.utf8Start;
   }
 
   /** The JSON *string* s (the reference's `parse = false`). */
@@ -78,8 +93,7 @@ export class Metadata {
 
   private text(): string {
     if (this.canonical === undefined && this.utf8 !== undefined) {
-      const b = this.utf8;
-      this.canonical = Buffer.from(b.buffer, b.byteOffset, b.length).toString('utf8');
+      this.canonical = this.utf8.toString('utf8', this.utf8Start, this.utf8End);
     }
     return this.canonical as string;
   }

@@ -100,7 +100,7 @@ class Batch {
       this.reserve(record.length);
       this.metaPos += record.copy(this.meta, this.metaPos);
     } else {
-      const stored = md.storedBytes();
+      const stored = md.storedLength > 0 ? md.storedBytes() : undefined;
       if (stored !== undefined) {
         // pass-through: the bytes read from storage, never decoded nor re-encoded
         this.reserve(8 + stored.length);
@@ -253,7 +253,7 @@ export class ProducerImpl implements Producer {
         const out = new BufferOutputArchive();
         this.serializer.serialize(out, md);
         record = out.toBuffer();
-      } else if (md.storedBytes() === undefined) {
+      } else if (md.storedLength === 0) {
         md.dump(); // serialization errors (lone surrogates) reject this push, not the batch
       }
     } catch (err) {

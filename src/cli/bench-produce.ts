@@ -58,6 +58,7 @@ export const spec: CommandSpec = {
       .option('-f, --flush-interval <N>', 'number of events to push before calling flush', parsePositive, 1000)
       .addOption(new Option('--max-num-batches <N>', 'batches that may be queued or written at once (back-pressure)').argParser(parsePositive))
       .option('--timeout <seconds>', 'give up (exit 1) after this many seconds; 0: no limit', parseSeconds, DEFAULT_TIMEOUT_S)
+      .option('--warmup <n>', 'first produce this many events to a scratch topic (deleted after), not measured (JIT warm-up); 0: a cold run like the reference', parseCount, 50_000)
       .option('--cpu-prof <file>', 'write a V8 CPU profile of the timed loop only to <file> (see bench/cpuprofile-top.mjs)'),
   helpAfter:
     'Metadata of m >= 8 bytes is the JSON object {"p":"<m-8 random alphanumerics>"}; 2 <= m < 8: a JSON string of m bytes; m < 2: {}.\n' +
@@ -108,6 +109,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
         ['Batch size', s.batchSize],
         ['Number of threads', s.numThreads],
         ['Flush interval', s.flushInterval],
+        ['Warm-up events', opts['warmup'] as number],
       ]).join('\n') + '\n',
     );
     if (s.metadataSize < 2) logger.warn(`Metadata size ${s.metadataSize} is below the smallest JSON value used ({}): events carry 2 bytes of metadata`);
@@ -128,6 +130,23 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
       logger.warn(`Topic '${name}' exists: ignoring --topic.* options`);
     }
     pool = driver.makeThreadPool(s.numThreads);
+    // warm-up: the same code path on a scratch topic of the same driver, not measured
+    // capped at 64 MiB of events: a larger warm-up leaves enough dirty pages for writeback to
+    // throttle the measured run
+    const warmup = Math.min(opts['warmup'] as number, Math.floor((64 << 20) / Math.max(1, s.dataSize + s.metadataSize)));
+    if (warmup > 0) {
+      const scratch = `${name}-warmup-${process.pid}`;
+      await driver.createTopic(scratch, { options: dotted.values.topic ?? {} });
+      const wt = await driver.openTopic(scratch);
+      const wp = await wt.producer({ name: 'benchmark-warmup', batchSize: s.batchSize, threadPool: pool, ...(s.maxNumBatches !== undefined ? { maxNumBatches: s.maxNumBatches } : {}) });
+      try {
+        await produceLoop(wp, ring, data, { ...s, numEvents: warmup }, new LoopProfiler(undefined));
+      } finally {
+        await wp.close().catch(() => undefined);
+        await wt.close().catch(() => undefined);
+        await driver.deleteTopic(scratch).catch((err: unknown) => logger.warn(`Could not delete warm-up topic ${scratch}: ${runtimeErrorText(err)}`));
+      }
+    }
     topic = await driver.openTopic(name);
     producer = await topic.producer({
       name: 'benchmark-producer',

@@ -3,7 +3,7 @@
  * the visibility rule for entries of concurrent writers, headers, round-robin fairness, and
  * waiting for new data through this process's writers, fs.watch and a fallback poll.
  */
-import { deserializeRecord } from '../../api/components.js';
+import { deserializeRecordAt } from '../../api/components.js';
 import { FullDataSelector, NoDataSelector, selectDataAsync } from '../../api/data-selection.js';
 import { EventRecord } from '../../api/event.js';
 import { DataSegments } from '../../api/data-segments.js';
@@ -21,6 +21,21 @@ import type { PositionsStore } from './positions.js';
 const VISIBILITY_GRACE_MS = 2000;
 /** Upper bound of one bulk read of metadata or data. */
 const MAX_SPAN = 16 * 1024 * 1024;
+
+/**
+ * Reads `buf.length` bytes at `position` as parallel 1 MiB preads: libuv's pool threads then
+ * copy (and fault in the fresh buffer's pages) concurrently.
+ */
+async function readParallel(fd: number, buf: Buffer, position: number): Promise<void> {
+  const CHUNK = 1 << 20;
+  if (buf.length <= CHUNK) {
+    await preadFull(fd, buf, 0, buf.length, position);
+    return;
+  }
+  const reads: Promise<number>[] = [];
+  for (let off = 0; off < buf.length; off += CHUNK) reads.push(preadFull(fd, buf, off, Math.min(CHUNK, buf.length - off), position + off));
+  await Promise.all(reads);
+}
 
 class PartitionCursor {
   next: number;
@@ -121,9 +136,8 @@ export class FilesSource implements ConsumerSource {
     // its own ArrayBuffer (offset 0), so the Uint32Array view below is aligned
     const idx = Buffer.allocUnsafeSlow(n * INDEX_RECORD_SIZE);
     n = Math.floor((await preadFull(indexFd, idx, 0, n * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE)) / INDEX_RECORD_SIZE);
+    // u64 fields as word pairs lo + hi·2^32 (offsets and sizes stay below 2^53)
     const words = new Uint32Array(idx.buffer, idx.byteOffset, n * 8);
-    /** u64 word pair k of the index (offsets and sizes stay below 2^53). */
-    const u64 = (k: number): number => (words[k] as number) + (words[k + 1] as number) * 0x1_0000_0000;
 
     // visible prefix, bounded spans
     let metaSize = files.size('metadata');
@@ -135,10 +149,10 @@ export class FilesSource implements ConsumerSource {
     let dataHi = 0;
     for (let i = 0; i < n; i++) {
       const w = i * 8;
-      const mo = u64(w);
-      const me = mo + u64(w + 2);
-      const dof = u64(w + 4);
-      const de = dof + u64(w + 6);
+      const mo = (words[w] as number) + (words[w + 1] as number) * 0x1_0000_0000;
+      const me = mo + (words[w + 2] as number) + (words[w + 3] as number) * 0x1_0000_0000;
+      const dof = (words[w + 4] as number) + (words[w + 5] as number) * 0x1_0000_0000;
+      const de = dof + (words[w + 6] as number) + (words[w + 7] as number) * 0x1_0000_0000;
       if (me > metaSize || de > dataSize) {
         // cached sizes may be stale: re-stat once before deciding
         metaSize = files.size('metadata');
@@ -167,18 +181,18 @@ export class FilesSource implements ConsumerSource {
     let data: Buffer | undefined;
     if (this.bulkData && dataHi > dataLo) {
       data = Buffer.allocUnsafe(dataHi - dataLo);
-      await preadFull(files.readFd('data') as number, data, 0, data.length, dataLo);
+      await readParallel(files.readFd('data') as number, data, dataLo);
     }
     const headers = await this.loadHeaders(c);
 
     for (let i = 0; i < visible; i++) {
       const w = i * 8;
-      const mo = u64(w);
-      const ms = u64(w + 2);
-      const dof = u64(w + 4);
-      const ds = u64(w + 6);
+      const mo = (words[w] as number) + (words[w + 1] as number) * 0x1_0000_0000;
+      const ms = (words[w + 2] as number) + (words[w + 3] as number) * 0x1_0000_0000;
+      const dof = (words[w + 4] as number) + (words[w + 5] as number) * 0x1_0000_0000;
+      const ds = (words[w + 6] as number) + (words[w + 7] as number) * 0x1_0000_0000;
       const id = c.next + i;
-      const metadata = deserializeRecord(this.o.serializer, meta.subarray(mo - metaLo, mo - metaLo + ms));
+      const metadata = deserializeRecordAt(this.o.serializer, meta, mo - metaLo, ms);
       let segs: DataSegments;
       if (this.noData || ds === 0) segs = DataSegments.EMPTY;
       // full data, default allocator: a zero-copy view of the bulk read
@@ -195,7 +209,7 @@ export class FilesSource implements ConsumerSource {
         const rec = headers.get(id);
         if (rec !== undefined && rec.metadataOffset === mo) h = rec.headers;
       }
-      out.push(new EventRecord(c.index, BigInt(id), metadata, segs, h));
+      out.push(new EventRecord(c.index, id, metadata, segs, h));
     }
     c.next += visible;
   }
