@@ -28,6 +28,18 @@ export interface EventOwner {
 
 export const NO_HEADERS: Headers = Object.freeze({});
 
+/**
+ * A headers object may carry its canonical compact JSON under this (non-enumerable to
+ * Object.keys) symbol, when whoever built it could produce the text cheaply (the forwarder's
+ * provenance headers); drivers that store headers as JSON then skip encoding them.
+ */
+export const ENCODED_HEADERS: unique symbol = Symbol('diaspora-stream.encoded-headers');
+
+/** The canonical JSON attached with ENCODED_HEADERS, if any. */
+export function encodedHeaders(h: Headers): string | undefined {
+  return (h as { [ENCODED_HEADERS]?: string })[ENCODED_HEADERS];
+}
+
 export class EventRecord implements Event {
   /** Set by the consumer when it delivers the event. */
   owner: EventOwner | undefined;

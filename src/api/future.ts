@@ -87,6 +87,11 @@ export class Deferred<T> implements Future<T> {
     return this.state !== PENDING;
   }
 
+  /** The error when the future was rejected, else undefined (no promise needed to inspect it). */
+  get failure(): { error: unknown } | undefined {
+    return this.state === REJECTED ? { error: this.result } : undefined;
+  }
+
   /** True while at least one caller waits on this future. */
   get hasWaiters(): boolean {
     return this.waiting > 0;

@@ -64,6 +64,11 @@ export class Metadata {
     return this.utf8?.subarray(this.utf8Start, this.utf8End);
   }
 
+  /** Copies the stored UTF-8 bytes into `target` at `pos` (no view allocated); returns the count. */
+  copyStoredTo(target: Buffer, pos: number): number {
+    return (this.utf8 as Buffer).copy(target, pos, this.utf8Start, this.utf8End);
+  }
+
   /** Length of the stored UTF-8 bytes (0 when not from storage). */
   get storedLength(): number {
     return this.utf8 === undefined ? 0 : this.utf8End - this.utf8Start;

@@ -100,14 +100,14 @@ class Batch {
       this.reserve(record.length);
       this.metaPos += record.copy(this.meta, this.metaPos);
     } else {
-      const stored = md.storedLength > 0 ? md.storedBytes() : undefined;
-      if (stored !== undefined) {
+      const stored = md.storedLength;
+      if (stored > 0) {
         // pass-through: the bytes read from storage, never decoded nor re-encoded
-        this.reserve(8 + stored.length);
-        this.meta.writeUInt32LE(stored.length, this.metaPos);
+        this.reserve(8 + stored);
+        this.meta.writeUInt32LE(stored, this.metaPos);
         this.meta.writeUInt32LE(0, this.metaPos + 4);
-        this.meta.set(stored, this.metaPos + 8);
-        this.metaPos += 8 + stored.length;
+        md.copyStoredTo(this.meta, this.metaPos + 8);
+        this.metaPos += 8 + stored;
       } else {
         const text = md.dump();
         this.reserve(8 + text.length * 3);

@@ -189,6 +189,7 @@ export async function runForwardDaemon(o: DaemonOptions): Promise<number> {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
+    log.debug(`Peak resident memory: ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
     log.info('Forwarding daemon stopped.');
     return exitCode;
   } catch (err) {

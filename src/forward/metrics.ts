@@ -39,11 +39,13 @@ export class PolicyMetrics {
   ) {
     this.setState('starting');
   }
-  received(partition: number): void {
-    this.m.received.inc({ policy: this.policy, partition: String(partition) });
+  received(partition: number, events = 1): void {
+    this.m.received.inc({ policy: this.policy, partition: String(partition) }, events);
   }
-  sent(partition: number, bytes: number): void {
-    this.m.sent.inc({ policy: this.policy, partition: String(partition) });
+  sent(partition: number | 'auto', events: number): void {
+    this.m.sent.inc({ policy: this.policy, partition: String(partition) }, events);
+  }
+  bytesSent(bytes: number): void {
     this.m.bytes.inc({ policy: this.policy }, bytes);
   }
   filtered(filter: string): void {

@@ -13,6 +13,7 @@ import type { DataAllocator, DataSelector } from '../api/data-selection.js';
 import { NoDataSelector } from '../api/data-selection.js';
 import type { DataSegments } from '../api/data-segments.js';
 import type { EventID, Headers } from '../api/driver-spi.js';
+import { ENCODED_HEADERS } from '../api/event.js';
 import { DiasporaError, ErrorCodes, errorMessage } from '../api/errors.js';
 import type { Future } from '../api/future.js';
 import { dumpCompact, isJsonObject, type Json } from '../api/json.js';
@@ -86,12 +87,20 @@ export class ForwardPolicy {
   private producer: Producer | undefined;
   private readonly mapping: PartitionMapping;
   private stopping = false;
-  private stopSignal!: () => void;
-  private readonly stopped = new Promise<typeof STOP>((r) => (this.stopSignal = () => r(STOP)));
+  /** Woken by requestStop() (removed once their wait ends, so nothing accumulates). */
+  private readonly stopListeners = new Set<() => void>();
+  private starts: Map<number, EventID> | undefined;
+  /** `{"diaspora-policy":<policy>,"diaspora-src":"<escaped source id>#` */
+  private readonly headerPrefix: string;
+  /** `diaspora-ts` of the batch being read (one clock reading per batch). */
+  private batchTimestamp = '0';
   private ends: Map<number, EventID> | undefined;
   private readonly delivered = new Map<number, EventID>();
   private lastErrorLog = new Map<string, number>();
   private unconfirmed = 0;
+  private forwarded = 0;
+  private runStarted = 0;
+  private runEnded = 0;
   private lastCommit = performance.now();
 
   constructor(
@@ -103,6 +112,8 @@ export class ForwardPolicy {
     private readonly plugins: { selector?: DataSelector; allocator?: DataAllocator; filters: Filter[] },
   ) {
     this.mapping = checkPartitionMapping(cfg, src, dst);
+    const srcJson = dumpCompact(`${src.sourceId}#`);
+    this.headerPrefix = `{"diaspora-policy":${dumpCompact(cfg.name)},"diaspora-src":${srcJson.slice(0, -1)}`;
   }
 
   private get label(): string {
@@ -129,40 +140,71 @@ export class ForwardPolicy {
       lingerMs: this.cfg.batchLingerMs,
       maxNumBatches: Math.max(this.cfg.maxInFlight, 2),
     });
-    if (this.cfg.stopAtEnd) this.ends = await this.consumer.endPositions();
+    if (this.cfg.stopAtEnd) {
+      this.ends = await this.consumer.endPositions();
+      this.starts = await this.consumer.nextPositions();
+    }
   }
 
   /** Runs until stop() or, with stop_at_end, the end recorded at start. */
   async run(): Promise<void> {
     const consumer = this.consumer as Consumer;
     this.setState('running');
+    this.runStarted = performance.now();
     this.log.info(`Forward worker started: ${this.label}`);
     let writing: Promise<void> | undefined;
     try {
       for (;;) {
-        if (this.cfg.stopAtEnd && (await this.reachedEnd())) break;
+        if (this.cfg.stopAtEnd && this.reachedEnd()) break;
+        this.batchTimestamp = (BigInt(Date.now()) * 1_000_000n).toString();
         const batch = await this.collect(consumer);
         if (writing !== undefined) await writing;
         writing = undefined;
         if (batch === undefined) break;
         if (batch.read.length === 0) continue;
+        this.countReceived(batch.read);
         writing = this.write(batch);
         // surface a halt at once; otherwise keep reading the next batch meanwhile
         writing.catch(() => undefined);
       }
       if (writing !== undefined) await writing;
+      this.runEnded = performance.now();
     } catch (err) {
+      this.runEnded = performance.now();
       this.setState('halted');
       this.log.error(`Forward worker halted: ${this.label}: ${errorMessage(err)}`);
       return;
     }
   }
 
-  private async reachedEnd(): Promise<boolean> {
-    if (this.ends === undefined) return false;
-    const next = await (this.consumer as Consumer).nextPositions();
-    for (const [p, end] of this.ends) if ((next.get(p) ?? 0n) < end) return false;
+  /** Position-based stop-at-end: every partition's next id reached the end recorded at start. */
+  private reachedEnd(): boolean {
+    if (this.ends === undefined || this.starts === undefined) return false;
+    for (const [p, end] of this.ends) {
+      const last = this.delivered.get(p);
+      const next = last === undefined ? (this.starts.get(p) ?? 0n) : last + 1n;
+      if (next < end) return false;
+    }
     return true;
+  }
+
+  /** A timed wait on a pull that a stop request interrupts (listener removed afterwards: no leak). */
+  private waitOrStop(f: Future<Event>, timeoutMs: number): Promise<Event | undefined | typeof STOP> {
+    if (this.stopping) return Promise.resolve(STOP);
+    return new Promise((resolve, reject) => {
+      const onStop = (): void => resolve(STOP);
+      this.stopListeners.add(onStop);
+      f.wait(timeoutMs).then(
+        (v) => {
+          this.stopListeners.delete(onStop);
+          resolve(v);
+        },
+        (err: unknown) => {
+          this.stopListeners.delete(onStop);
+          reject(err);
+        },
+      );
+    });
   }
 
   /** Reads up to batch_size events, waiting at most batch_linger after the first. undefined = stop. */
@@ -173,14 +215,19 @@ export class ForwardPolicy {
     let readAt = 0;
     while (read.length < this.cfg.batchSize) {
       if (this.stopping) return read.length > 0 ? { read, out, readAt } : undefined;
-      const timeout = deadline === Infinity ? 1000 : Math.max(0, deadline - performance.now());
-      if (timeout === 0) break;
       const pending = consumer.pull();
-      const e = await Promise.race([pending.wait(timeout), this.stopped]);
-      if (e === STOP) return read.length > 0 ? { read, out, readAt } : undefined;
+      // while data flows the pull completes at once: no timer, no race
+      let e: Event | undefined | typeof STOP = await pending.wait(0);
+      if (e === undefined) {
+        const timeout = deadline === Infinity ? 1000 : Math.max(0, deadline - performance.now());
+        if (timeout === 0) break;
+        e = await this.waitOrStop(pending, timeout);
+      }
+      if (e === STOP) return read.length > 0 ? { read, out, readAt } : undefined; // the consumer is closed next
+
       if (e === undefined) {
         if (read.length > 0) break;
-        if (this.cfg.stopAtEnd && (await this.reachedEnd())) return { read, out, readAt };
+        if (this.reachedEnd()) return { read, out, readAt };
         continue;
       }
       if (e.id === NO_MORE_EVENTS) {
@@ -193,47 +240,68 @@ export class ForwardPolicy {
       }
       read.push(e);
       this.delivered.set(e.partitionIndex, e.id);
-      this.metrics.received(e.partitionIndex);
-      const o = await this.prepare(e);
+      const o = this.plugins.filters.length > 0 ? await this.prepareFiltered(e) : this.prepare(e, e.metadata, e.data, undefined);
       if (o !== undefined) out.push(o);
-      if (this.cfg.stopAtEnd && this.ends !== undefined && (await this.reachedEnd())) break;
+      if (this.ends !== undefined && this.reachedEnd()) break;
     }
     return { read, out, readAt };
   }
 
-  /** Filters, provenance headers and partition mapping of one event (undefined = dropped). */
-  private async prepare(e: Event): Promise<Outgoing | undefined> {
-    const srcHeaders = e.headers;
-    if (this.cfg.dropOwnOrigin && srcHeaders['diaspora-src']?.startsWith(this.dst.sourceId + '#')) {
-      this.metrics.filtered('drop_own_origin');
+  /** Runs the filters, then prepare() on what they let through (undefined = dropped). */
+  private async prepareFiltered(e: Event): Promise<Outgoing | undefined> {
+    if (this.isOwnOrigin(e)) return undefined;
+    const fe: ForwardEvent = {
+      metadata: e.metadata,
+      data: e.data,
+      headers: { ...e.headers },
+      source: { id: this.src.sourceId, partition: e.partitionIndex, eventId: e.id },
+    };
+    const r = await this.runFilters(fe);
+    if ('droppedBy' in r) {
+      this.metrics.filtered(r.droppedBy);
       return undefined;
     }
-    let metadata = e.metadata;
-    let data = e.data;
-    let headers: Record<string, string> | undefined;
-    if (this.plugins.filters.length > 0) {
-      const fe: ForwardEvent = {
-        metadata,
-        data,
-        headers: { ...srcHeaders },
-        source: { id: this.src.sourceId, partition: e.partitionIndex, eventId: e.id },
-      };
-      const r = await this.runFilters(fe);
-      if ('droppedBy' in r) {
-        this.metrics.filtered(r.droppedBy);
-        return undefined;
-      }
-      metadata = r.metadata;
-      data = r.data;
-      headers = r.headers;
+    return this.prepare(e, r.metadata, r.data, r.headers);
+  }
+
+  private isOwnOrigin(e: Event): boolean {
+    if (this.cfg.dropOwnOrigin && e.headers['diaspora-src']?.startsWith(this.dst.sourceId + '#')) {
+      this.metrics.filtered('drop_own_origin');
+      return true;
     }
+    return false;
+  }
+
+  /** Provenance headers and partition mapping of one event (undefined = dropped). */
+  private prepare(e: Event, metadata: Metadata, data: DataSegments, filtered: Record<string, string> | undefined): Outgoing | undefined {
+    if (filtered === undefined && this.isOwnOrigin(e)) return undefined;
+    const srcHeaders = filtered ?? e.headers;
+    let headers: Record<string, string> | undefined;
     if (this.cfg.headers) {
-      headers = { ...(headers ?? srcHeaders) };
-      for (const k of Object.keys(headers)) if (k.startsWith('diaspora-')) delete headers[k];
-      headers['diaspora-src'] = `${this.src.sourceId}#${e.partitionIndex}@${e.id}`;
+      headers = {};
+      let own = false;
+      for (const k in srcHeaders) {
+        if (!k.startsWith('diaspora-')) {
+          headers[k] = srcHeaders[k] as string;
+          own = true;
+        }
+      }
+      // inserted in canonical (sorted) order: the headers encoder then needs no sort
       headers['diaspora-policy'] = this.cfg.name;
-      headers['diaspora-ts'] = (BigInt(Date.now()) * 1_000_000n).toString();
-    } else if (headers === undefined && Object.keys(srcHeaders).length > 0) headers = { ...srcHeaders };
+      const idText = String(e.id);
+      headers['diaspora-src'] = `${this.src.sourceId}#${e.partitionIndex}@${idText}`;
+      headers['diaspora-ts'] = this.batchTimestamp;
+      if (!own) {
+        // only provenance: its canonical JSON is one concatenation (escaped parts computed once)
+        (headers as { [ENCODED_HEADERS]?: string })[ENCODED_HEADERS] =
+          `${this.headerPrefix}${e.partitionIndex}@${idText}","diaspora-ts":"${this.batchTimestamp}"}`;
+      }
+    } else {
+      for (const _ in srcHeaders) {
+        headers = { ...srcHeaders };
+        break;
+      }
+    }
     let partition: number | undefined;
     switch (this.mapping.kind) {
       case 'same':
@@ -248,7 +316,7 @@ export class ForwardPolicy {
       case 'auto':
         partition = undefined;
     }
-    return { event: e, metadata, data, headers, partition, bytes: data.size };
+    return { event: e, metadata, data, headers, partition, bytes: data.size + (metadata.storedLength || metadata.dump().length) };
   }
 
   private async runFilters(fe: ForwardEvent): Promise<ForwardEvent | { droppedBy: string }> {
@@ -277,27 +345,36 @@ export class ForwardPolicy {
     const started = performance.now();
     this.unconfirmed += batch.read.length;
     for (let attempt = 0; pending.length > 0; attempt++) {
-      const futures: Future<EventID>[] = [];
-      for (const o of pending) {
+      const futures: Future<EventID>[] = new Array(pending.length);
+      for (let i = 0; i < pending.length; i++) {
+        const o = pending[i] as Outgoing;
         if (!producer.hasCapacity()) {
           this.metrics.backpressure();
           await producer.ready();
         }
-        futures.push(producer.push(o.metadata, o.data, { ...(o.partition !== undefined ? { partition: o.partition } : {}), ...(o.headers !== undefined ? { headers: o.headers } : {}) }));
+        futures[i] = producer.push(o.metadata, o.data, o.partition !== undefined ? (o.headers !== undefined ? { partition: o.partition, headers: o.headers } : { partition: o.partition }) : o.headers !== undefined ? { headers: o.headers } : undefined);
       }
       const slow = setTimeout(() => this.log.warn(`Push timed out for ${this.label}`), 5000);
-      const flushed = producer.flush().wait().then(
-        () => undefined,
-        (err: unknown) => err,
-      );
-      const results = await Promise.allSettled(futures.map((f) => f.wait()));
-      await flushed;
-      clearTimeout(slow);
-      const firstFailure = results.findIndex((r) => r.status === 'rejected');
-      const confirmed = firstFailure < 0 ? pending.length : firstFailure;
-      for (let i = 0; i < confirmed; i++) this.metrics.sent((pending[i] as Outgoing).partition ?? 0, (pending[i] as Outgoing).bytes + (pending[i] as Outgoing).metadata.dump().length);
-      if (firstFailure < 0) break;
-      const err = (results[firstFailure] as PromiseRejectedResult).reason;
+      try {
+        await producer.flush();
+      } catch {
+        // the failed events are found below, event by event
+      } finally {
+        clearTimeout(slow);
+      }
+      // after flush every earlier push is settled: inspect them without a promise each
+      let confirmed = 0;
+      let err: unknown;
+      for (; confirmed < futures.length; confirmed++) {
+        const f = futures[confirmed] as Future<EventID> & { failure?: { error: unknown } };
+        const failure = f.failure;
+        if (failure !== undefined || !f.completed()) {
+          err = failure?.error ?? new DiasporaError('push did not complete after flush', { code: ErrorCodes.GENERIC });
+          break;
+        }
+      }
+      this.countSent(pending, confirmed);
+      if (confirmed === pending.length) break;
       pending = pending.slice(confirmed);
       this.metrics.error('send');
       this.logError(`Error in forward worker ${this.label}: ${errorMessage(err)}`);
@@ -311,8 +388,9 @@ export class ForwardPolicy {
       this.setState('running');
     }
     // everything confirmed (or filtered): acknowledge in source order
-    for (const e of batch.read) void e.acknowledge();
+    (this.consumer as Consumer).acknowledgeMany(batch.read);
     this.unconfirmed -= batch.read.length;
+    this.forwarded += batch.out.length;
     // persist positions on our own schedule: a busy pipeline delays the consumer's timers
     const t = performance.now();
     if (t - this.lastCommit >= this.cfg.checkpointIntervalMs) {
@@ -326,11 +404,39 @@ export class ForwardPolicy {
     this.metrics.batch(batch.out.length, (now - started) / 1000, (now - batch.readAt) / 1000);
   }
 
-  private async backoff(attempt: number): Promise<void> {
+  private countReceived(events: readonly Event[]): void {
+    const perPartition = new Map<number, number>();
+    for (const e of events) perPartition.set(e.partitionIndex, (perPartition.get(e.partitionIndex) ?? 0) + 1);
+    for (const [p, k] of perPartition) this.metrics.received(p, k);
+  }
+
+  /** Metrics per batch, not per event: one counter update per partition touched. */
+  private countSent(events: readonly Outgoing[], n: number): void {
+    const perPartition = new Map<number, number>();
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const o = events[i] as Outgoing;
+      const p = o.partition ?? -1;
+      perPartition.set(p, (perPartition.get(p) ?? 0) + 1);
+      bytes += o.bytes;
+    }
+    for (const [p, k] of perPartition) this.metrics.sent(p < 0 ? 'auto' : p, k);
+    this.metrics.bytesSent(bytes);
+  }
+
+  private backoff(attempt: number): Promise<void> {
     const { minMs, maxMs, jitter } = this.cfg.retry;
     const base = Math.min(maxMs, minMs * 2 ** attempt);
     const ms = base * (1 + jitter * (Math.random() * 2 - 1));
-    await Promise.race([new Promise((r) => setTimeout(r, ms)), this.stopped]);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.stopListeners.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.stopListeners.add(done);
+    });
   }
 
   /** Repeated identical errors are logged at most once per 10 s, with a repeat count. */
@@ -348,7 +454,7 @@ export class ForwardPolicy {
     if (this.stopping) return;
     this.stopping = true;
     this.setState('stopping');
-    this.stopSignal();
+    for (const l of [...this.stopListeners]) l();
   }
 
   /** Events read but not confirmed (forwarded again after a restart). */
@@ -363,6 +469,8 @@ export class ForwardPolicy {
     await this.consumer?.close().catch((err: unknown) => this.log.error(`Closing the source of ${this.label} failed: ${errorMessage(err)}`));
     for (const f of this.plugins.filters) await f.close?.();
     if (this.state !== 'halted') this.setState('stopped');
+    const seconds = ((this.runEnded || performance.now()) - this.runStarted) / 1000;
+    this.log.info(`Forwarded ${this.forwarded} event(s) for ${this.label} in ${seconds.toFixed(3)} s (${seconds > 0 ? Math.round(this.forwarded / seconds) : 0} events/s)`);
     this.log.info(`Forward worker stopped: ${this.label}`);
   }
 }

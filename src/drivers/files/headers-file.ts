@@ -4,17 +4,58 @@
  */
 import { dumpCompact, isJsonObject, parseJson } from '../../api/json.js';
 import type { Headers } from '../../api/driver-spi.js';
+import { encodedHeaders } from '../../api/event.js';
 
 export const HEADER_PREFIX = 20;
 
+/** Characters that make a string need JSON escaping (or are invalid alone). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * Canonical compact JSON of a string map (sorted keys): the same bytes as dumpCompact, with a
+ * fast path for the usual strings that need no escaping.
+ */
+export function encodeStringMap(headers: Headers): string {
+  const pre = encodedHeaders(headers);
+  if (pre !== undefined) return pre;
+  const keys = Object.keys(headers);
+  for (let i = 1; i < keys.length; i++) {
+    if ((keys[i - 1] as string) > (keys[i] as string)) {
+      // without surrogates (checked below) UTF-16 order is the canonical code-point order
+      keys.sort();
+      break;
+    }
+  }
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
+    const v = headers[k] as string;
+    if (NEEDS_ESCAPE.test(k) || NEEDS_ESCAPE.test(v)) return dumpCompact(headers as { [k: string]: string });
+    out += (i > 0 ? ',"' : '"') + k + '":"' + v + '"';
+  }
+  return out + '}';
+}
+
+/** Encodes the headers records of a batch into one buffer. */
+export function encodeHeadersRecords(records: { eventId: number; metadataOffset: number; headers: Headers }[]): Buffer {
+  const bodies = records.map((r) => encodeStringMap(r.headers));
+  let size = 0;
+  for (const b of bodies) size += HEADER_PREFIX + Buffer.byteLength(b, 'utf8');
+  const buf = Buffer.allocUnsafe(size);
+  let pos = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i] as { eventId: number; metadataOffset: number };
+    writeU64(buf, pos, r.eventId);
+    writeU64(buf, pos + 8, r.metadataOffset);
+    const n = buf.write(bodies[i] as string, pos + HEADER_PREFIX, 'utf8');
+    buf.writeUInt32LE(n, pos + 16);
+    pos += HEADER_PREFIX + n;
+  }
+  return buf;
+}
+
 export function encodeHeadersRecord(eventId: number, metadataOffset: number, headers: Headers): Buffer {
-  const body = Buffer.from(dumpCompact(headers as { [k: string]: string }), 'utf8');
-  const rec = Buffer.allocUnsafe(HEADER_PREFIX + body.length);
-  writeU64(rec, 0, eventId);
-  writeU64(rec, 8, metadataOffset);
-  rec.writeUInt32LE(body.length, 16);
-  body.copy(rec, HEADER_PREFIX);
-  return rec;
+  return encodeHeadersRecords([{ eventId, metadataOffset, headers }]);
 }
 
 export interface HeadersRecord {

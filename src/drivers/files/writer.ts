@@ -14,7 +14,7 @@ import type { EventBatch, EventIds } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
 import { faultInjectionEnabled, faultPoint } from '../../api/fault.js';
 import { fsyncFd, pwrite, pwritev } from '../common/fs-util.js';
-import { encodeHeadersRecord } from './headers-file.js';
+import { encodeHeadersRecords } from './headers-file.js';
 import { INDEX_RECORD_SIZE } from './layout.js';
 import type { FlushBehavior } from './options.js';
 import type { PartitionFiles } from './partition.js';
@@ -147,18 +147,23 @@ async function writeLocked(
 
   let headersFd: number | undefined;
   if (batch.headers !== undefined) {
-    const recs: Buffer[] = [];
+    const recs: { eventId: number; metadataOffset: number; headers: Record<string, string> }[] = [];
     let start = 0;
     for (let i = 0; i < n; i++) {
       const h = batch.headers[i];
-      if (h !== undefined && Object.keys(h).length > 0) recs.push(encodeHeadersRecord(first + i, metaBase + start, h));
+      if (h !== undefined) {
+        for (const _ in h) {
+          recs.push({ eventId: first + i, metadataOffset: metaBase + start, headers: h });
+          break;
+        }
+      }
       start = batch.metadataEnds[i] as number;
     }
     if (recs.length > 0) {
       headersFd = part.headersFd(true) as number;
       const end = fs.fstatSync(headersFd).size;
-      const total = recs.reduce((s, r) => s + r.length, 0);
-      await writeAll('headers', headersFd, recs, end, total);
+      const buf = encodeHeadersRecords(recs);
+      await writeAll('headers', headersFd, [buf], end, buf.length);
     }
   }
   faultPoint('files.after_headers');
