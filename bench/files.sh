@@ -6,6 +6,10 @@
 #       (bs=4160: one write per event; bs=532480: one write per batch of 128 events)
 #   (c) consumer of (b), all data
 #   (d) consumer of (b) with data interest 0.5 and selectivity 0.25 (contiguous, like the reference) and strided
+#   (e) consumer of (a) (metadata only)
+#   (f) forward files -> files of N_FWD (default 500,000) events of (a)'s shape, end to end, with peak memory
+# Producers run with --max-num-batches 64 (the reference ignores MaxNumBatches); every bench command first
+# runs a warm-up of 50,000 events that is not measured (JIT); the "cold" rows use --warmup 0.
 # for each producer/consumer pool size in THREADS (default "1 0": 1 = the reference default -p 1; 0 = inline pool).
 # MB = 2^20 bytes everywhere (the reference benchmarks' unit), dd included. `sync` runs before every repetition
 # (outside the timed part) so that no run pays for the write-back of the previous one.
@@ -68,13 +72,34 @@ echo
 echo "| scenario                                     |   events/s |     MB/s | runs (events/s) |"
 echo "|----------------------------------------------|------------|----------|-----------------|"
 for P in $THREADS; do
-  run_bench "(a) produce -m 128 -p $P" "a-p$P-%r" "${CTL[@]}" bench produce "${DRV[@]}" -n "$N" -b "$BATCH" -m 128 -s 0 -p "$P"
-  run_bench "(b) produce -m 64 -s 4096 -p $P" "b-p$P-%r" "${CTL[@]}" bench produce "${DRV[@]}" -n "$N" -b "$BATCH" -m 64 -s 4096 -p "$P"
+  run_bench "(a) produce -m 128 -p $P" "a-p$P-%r" "${CTL[@]}" bench produce "${DRV[@]}" -n "$N" -b "$BATCH" -m 128 -s 0 -p "$P" --max-num-batches 64
+  run_bench "(a) cold (--warmup 0) -p $P" "ac-p$P-%r" "${CTL[@]}" bench produce "${DRV[@]}" -n "$N" -b "$BATCH" -m 128 -s 0 -p "$P" --max-num-batches 64 --warmup 0
+  run_bench "(b) produce -m 64 -s 4096 -p $P" "b-p$P-%r" "${CTL[@]}" bench produce "${DRV[@]}" -n "$N" -b "$BATCH" -m 64 -s 4096 -p "$P" --max-num-batches 64
   # the consumers read the first topic written by (b), REPS times each
   run_bench "(c) consume of (b) -p $P" "b-p$P-1" "${CTL[@]}" bench consume "${DRV[@]}" -n "$N" -p "$P"
   run_bench "(d) consume of (b) -i 0.5 -s 0.25 -p $P" "b-p$P-1" "${CTL[@]}" bench consume "${DRV[@]}" -n "$N" -p "$P" -i 0.5 -s 0.25
   run_bench "(d) same, --selection strided -p $P" "b-p$P-1" "${CTL[@]}" bench consume "${DRV[@]}" -n "$N" -p "$P" -i 0.5 -s 0.25 --selection strided
+  run_bench "(e) consume of (a) -p $P" "a-p$P-1" "${CTL[@]}" bench consume "${DRV[@]}" -n "$N" -p "$P"
+  run_bench "(e) cold (--warmup 0) -p $P" "a-p$P-1" "${CTL[@]}" bench consume "${DRV[@]}" -n "$N" -p "$P" --warmup 0
 done
+
+# (f) forward files -> files: N_FWD events of 128-byte metadata, `diaspora-ctl forward --stop-at-end` with the
+# default policy (provenance headers on); throughput from the daemon's "Forwarded ... events/s" line (worker run
+# time, start-up excluded), peak resident memory from the daemon's debug line.
+N_FWD=${N_FWD:-500000}
+"${CTL[@]}" bench produce "${DRV[@]}" -t fwd-src -n "$N_FWD" -b "$BATCH" -m 128 -s 0 -p 0 --max-num-batches 64 > /dev/null 2>&1
+fw_evs=() fw_rss=()
+for r in $(seq 1 "$REPS"); do
+  "${CTL[@]}" topic create --driver files --driver.root_path "$DIR/data" --name "fwd-dst-$r" --logging error
+  printf 'drivers:\n  local: { type: files, options: { root_path: "%s" } }\nforward:\n  - { from: local/fwd-src, to: local/fwd-dst-%s }\n' "$DIR/data" "$r" > "$DIR/fwd-$r.yaml"
+  sync
+  log=$("${CTL[@]}" forward --config "$DIR/fwd-$r.yaml" --stop-at-end --logging debug 2>&1)
+  echo "$log" | grep -q "Forwarded $N_FWD event(s)" || { echo "forward run $r did not forward $N_FWD events:" >&2; echo "$log" >&2; exit 1; }
+  fw_evs+=("$(echo "$log" | sed -n 's/.*Forwarded [0-9]* event(s) .* (\([0-9]*\) events\/s).*/\1/p')")
+  fw_rss+=("$(echo "$log" | sed -n 's/.*Peak resident memory: \([0-9]*\) MiB.*/\1/p')")
+done
+MED_EVS[fwd]=$(printf '%s\n' "${fw_evs[@]}" | median)
+printf '| %-44s | %10.0f | %8s | %s| peak RSS (MiB): %s\n' "(f) forward files->files, $N_FWD events" "${MED_EVS[fwd]}" "-" "$(printf '%s ' "${fw_evs[@]}")" "$(printf '%s ' "${fw_rss[@]}")"
 
 # dd: the same bytes as (b) (64 + 4096 per event), fresh file each time, page cache (no sync), like the producer;
 # once with one write per event (bs=4160) and once with one write per batch of 128 events (bs=532480)
@@ -104,3 +129,6 @@ C=$(best "(c) consume of (b)" ev)
 printf '  (a) producer  %12.0f events/s  target 1,400,000 events/s  (%s)\n' "$A" "$(pct "$A" 1400000)"
 printf '  (b) producer  %12.1f MB/s      target 1,100 MB/s           (%s; dd bs=4160: %s MB/s)\n' "$B" "$(pct "$B" 1100)" "$DD"
 printf '  (c) consumer  %12.0f events/s  target 750,000 events/s    (%s)\n' "$C" "$(pct "$C" 750000)"
+E=$(best "(e) consume of (a)" ev)
+printf '  (e) consumer  %12.0f events/s  (metadata only)            (%s of 750,000)\n' "$E" "$(pct "$E" 750000)"
+printf '  (f) forward   %12.0f events/s  target 500,000 events/s    (%s)\n' "${MED_EVS[fwd]}" "$(pct "${MED_EVS[fwd]}" 500000)"

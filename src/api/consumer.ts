@@ -50,6 +50,12 @@ export interface Consumer extends AsyncIterable<Event> {
   readonly dataSelector: DataSelector | undefined;
   readonly dataAllocator: DataAllocator | undefined;
   pull(): Future<Event>;
+  /**
+   * Up to `max` events at once, in delivery order: what is available now, or — when nothing is —
+   * the first events to arrive within `timeoutMs` (resolves [] after it). Cheaper than one pull
+   * per event; never takes events ahead of earlier pending pulls.
+   */
+  pullBatch(max: number, timeoutMs: number): Promise<Event[]>;
   process(fn: (e: Event) => void | Promise<void>, o?: ProcessOptions): Promise<number>;
   events(o?: { idleTimeoutMs?: number }): AsyncIterable<Event>;
   commit(): Promise<void>;
@@ -215,6 +221,26 @@ export class ConsumerImpl implements Consumer, EventOwner {
     this.waiting.splice(i, 0, f);
     f.queued = true;
     this.dispatch();
+  }
+
+  async pullBatch(max: number, timeoutMs: number): Promise<Event[]> {
+    const out: Event[] = [];
+    if (this.closed) throw new DiasporaError('Consumer is closed', { code: ErrorCodes.CLOSED });
+    if (this.waiting.length === 0) {
+      while (out.length < max && this.bufHead < this.buffer.length) out.push(this.deliver(this.buffer[this.bufHead++] as SourceEvent));
+      this.afterTake();
+      if (out.length > 0) return out;
+    }
+    // nothing buffered: one ordinary pull waits for the next event, then take what came with it
+    const f = this.pull();
+    const first = await f.wait(timeoutMs);
+    if (first === undefined) return out;
+    out.push(first);
+    if (this.waiting.length === 0) {
+      while (out.length < max && this.bufHead < this.buffer.length) out.push(this.deliver(this.buffer[this.bufHead++] as SourceEvent));
+      this.afterTake();
+    }
+    return out;
   }
 
   /** Withdraws a pull that nobody waits for any more. */

@@ -150,6 +150,8 @@ function mergeBatches(batches: Batch[]): EventBatch {
 
 class PartitionState {
   open: Batch | undefined;
+  /** Metadata bytes of the last closed batch (initial size of the next buffer). */
+  lastMetaSize = 0;
   readonly queued: Batch[] = [];
   writing = false;
 }
@@ -307,7 +309,8 @@ export class ProducerImpl implements Producer {
     const st = this.parts[partition] as PartitionState;
     let b = st.open;
     if (b === undefined) {
-      b = st.open = new Batch(Buffer.allocUnsafe(this.batchSize === 'adaptive' ? 16384 : Math.min(1 << 20, 160 * this.batchSize)));
+      // sized from the previous batch, so a steady stream never grows (copies) its buffers
+      b = st.open = new Batch(Buffer.allocUnsafe(Math.max(this.batchSize === 'adaptive' ? 16384 : Math.min(1 << 20, 160 * this.batchSize), st.lastMetaSize + (st.lastMetaSize >> 3))));
       if (this.batchSize !== 'adaptive') this.armLinger();
     }
     b.add(md, record, data, headers, future);
@@ -358,6 +361,7 @@ export class ProducerImpl implements Producer {
     const b = st.open;
     if (b === undefined) return;
     st.open = undefined;
+    st.lastMetaSize = Math.min(b.metaPos, 8 << 20);
     st.queued.push(b);
     this.closedBatches++;
     this.pump(partition);

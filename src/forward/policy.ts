@@ -188,13 +188,13 @@ export class ForwardPolicy {
     return true;
   }
 
-  /** A timed wait on a pull that a stop request interrupts (listener removed afterwards: no leak). */
-  private waitOrStop(f: Future<Event>, timeoutMs: number): Promise<Event | undefined | typeof STOP> {
+  /** pullBatch woken early by a stop request (listener removed afterwards: nothing accumulates). */
+  private pullOrStop(consumer: Consumer, max: number, timeoutMs: number): Promise<Event[] | typeof STOP> {
     if (this.stopping) return Promise.resolve(STOP);
     return new Promise((resolve, reject) => {
       const onStop = (): void => resolve(STOP);
       this.stopListeners.add(onStop);
-      f.wait(timeoutMs).then(
+      consumer.pullBatch(max, timeoutMs).then(
         (v) => {
           this.stopListeners.delete(onStop);
           resolve(v);
@@ -215,34 +215,31 @@ export class ForwardPolicy {
     let readAt = 0;
     while (read.length < this.cfg.batchSize) {
       if (this.stopping) return read.length > 0 ? { read, out, readAt } : undefined;
-      const pending = consumer.pull();
-      // while data flows the pull completes at once: no timer, no race
-      let e: Event | undefined | typeof STOP = await pending.wait(0);
-      if (e === undefined) {
-        const timeout = deadline === Infinity ? 1000 : Math.max(0, deadline - performance.now());
-        if (timeout === 0) break;
-        e = await this.waitOrStop(pending, timeout);
-      }
-      if (e === STOP) return read.length > 0 ? { read, out, readAt } : undefined; // the consumer is closed next
-
-      if (e === undefined) {
+      const timeout = deadline === Infinity ? 1000 : Math.max(0, deadline - performance.now());
+      if (timeout === 0 && read.length > 0) break;
+      const got = await this.pullOrStop(consumer, this.cfg.batchSize - read.length, timeout);
+      // events already taken stay in this batch; the consumer is closed next
+      if (got === STOP) return read.length > 0 ? { read, out, readAt } : undefined;
+      if (got.length === 0) {
         if (read.length > 0) break;
         if (this.reachedEnd()) return { read, out, readAt };
         continue;
-      }
-      if (e.id === NO_MORE_EVENTS) {
-        this.stopping = true;
-        break;
       }
       if (read.length === 0) {
         deadline = performance.now() + this.cfg.batchLingerMs;
         readAt = performance.now();
       }
-      read.push(e);
-      this.delivered.set(e.partitionIndex, e.id);
-      const o = this.plugins.filters.length > 0 ? await this.prepareFiltered(e) : this.prepare(e, e.metadata, e.data, undefined);
-      if (o !== undefined) out.push(o);
-      if (this.ends !== undefined && this.reachedEnd()) break;
+      for (const e of got) {
+        if (e.id === NO_MORE_EVENTS) {
+          this.stopping = true;
+          break;
+        }
+        read.push(e);
+        this.delivered.set(e.partitionIndex, e.id);
+        const o = this.plugins.filters.length > 0 ? await this.prepareFiltered(e) : this.prepare(e, e.metadata, e.data, undefined);
+        if (o !== undefined) out.push(o);
+      }
+      if (this.stopping || (this.ends !== undefined && this.reachedEnd())) break;
     }
     return { read, out, readAt };
   }
