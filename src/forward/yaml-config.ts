@@ -90,6 +90,9 @@ export function parseForwardYaml(text: string, sourceName: string): Json {
   return new Converter(fail).convert(doc.contents);
 }
 
+/** Keys whose values are read as their text whatever their YAML type (diaspora-ctl.md §8.1): `type: on` is "on". */
+const TEXT_KEYS = new Set(['type', 'from', 'to', 'data_selector', 'data_allocator']);
+
 class Converter {
   private readonly anchors = new Map<string, Node>();
   private readonly active = new Set<Node>();
@@ -112,7 +115,7 @@ class Converter {
     return target;
   }
 
-  convert(raw: unknown): Json {
+  convert(raw: unknown, asText = false): Json {
     if (raw === null || raw === undefined) return null;
     const aliased = isAlias(raw);
     const node = this.resolve(raw);
@@ -130,20 +133,22 @@ class Converter {
     }
     this.active.add(node);
     try {
-      return this.convertNode(node);
+      return this.convertNode(node, asText);
     } finally {
       this.active.delete(node);
       if (aliased) this.expanding--;
     }
   }
 
-  private convertNode(node: Node): Json {
+  private convertNode(node: Node, asText: boolean): Json {
     if (isScalar(node)) {
       const text = typeof node.value === 'string' ? node.value : String(node.value ?? '');
       if (node.type !== 'PLAIN' || (node.tag !== undefined && STR_TAGS.has(node.tag))) return text;
-      return typePlainScalar(text);
+      const typed = typePlainScalar(text);
+      // text keys keep the written text (`type: on` is "on"), but a null (`~`, empty) stays missing
+      return asText && typed !== null ? text : typed;
     }
-    if (isSeq(node)) return node.items.map((item) => this.convert(item));
+    if (isSeq(node)) return node.items.map((item) => this.convert(item, asText));
     if (isMap(node)) {
       const out: JsonObject = {};
       const seen = new Set<string>();
@@ -152,7 +157,7 @@ class Converter {
         const key = this.keyText(keyNode);
         if (seen.has(key)) this.fail(this.offset((keyNode ?? node) as Node), 'Map keys must be unique');
         seen.add(key);
-        setMember(out, key, this.convert(pair.value));
+        setMember(out, key, this.convert(pair.value, TEXT_KEYS.has(key)));
       }
       return out;
     }
