@@ -362,3 +362,15 @@ test('durations read from YAML', () => {
   throwsDuration(c['e'] as Json, 'e', '1.5');
   throwsDuration(c['f'] as Json, 'f', 'null');
 });
+
+test('type, from, to, data_selector and data_allocator keep their written text; nulls stay null', () => {
+  const v = parseForwardYaml(
+    'drivers:\n  a: {type: on, options: {x: on}}\n  b: {type: 123}\n  c: {type: ~}\nforward:\n  - {from: yes, to: 1.5, data_selector: off}\n',
+    't.yaml',
+  ) as { drivers: Record<string, { type: unknown; options?: { x: unknown } }>; forward: Record<string, unknown>[] };
+  assert.equal(v.drivers['a']?.type, 'on');
+  assert.equal(v.drivers['a']?.options?.x, true); // other keys are typed as yaml-cpp does
+  assert.equal(v.drivers['b']?.type, '123');
+  assert.equal(v.drivers['c']?.type, null);
+  assert.deepEqual(v.forward[0], { from: 'yes', to: '1.5', data_selector: 'off' });
+});
