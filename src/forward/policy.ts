@@ -95,7 +95,8 @@ export class ForwardPolicy {
   /** `diaspora-ts` of the batch being read (one clock reading per batch). */
   private batchTimestamp = '0';
   private ends: Map<number, EventID> | undefined;
-  private readonly delivered = new Map<number, EventID>();
+  /** Last event read per partition (its id, a bigint, is only built when the end is checked). */
+  private readonly delivered = new Map<number, Event>();
   private lastErrorLog = new Map<string, number>();
   private unconfirmed = 0;
   private forwarded = 0;
@@ -182,7 +183,7 @@ export class ForwardPolicy {
     if (this.ends === undefined || this.starts === undefined) return false;
     for (const [p, end] of this.ends) {
       const last = this.delivered.get(p);
-      const next = last === undefined ? (this.starts.get(p) ?? 0n) : last + 1n;
+      const next = last === undefined ? (this.starts.get(p) ?? 0n) : last.id + 1n;
       if (next < end) return false;
     }
     return true;
@@ -235,7 +236,7 @@ export class ForwardPolicy {
           break;
         }
         read.push(e);
-        this.delivered.set(e.partitionIndex, e.id);
+        this.delivered.set(e.partitionIndex, e);
         const o = this.plugins.filters.length > 0 ? await this.prepareFiltered(e) : this.prepare(e, e.metadata, e.data, undefined);
         if (o !== undefined) out.push(o);
       }
@@ -285,7 +286,7 @@ export class ForwardPolicy {
       }
       // inserted in canonical (sorted) order: the headers encoder then needs no sort
       headers['diaspora-policy'] = this.cfg.name;
-      const idText = String(e.id);
+      const idText = String((e as { idNumber?: number }).idNumber ?? e.id);
       headers['diaspora-src'] = `${this.src.sourceId}#${e.partitionIndex}@${idText}`;
       headers['diaspora-ts'] = this.batchTimestamp;
       if (!own) {

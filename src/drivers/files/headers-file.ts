@@ -39,9 +39,10 @@ export function encodeStringMap(headers: Headers): string {
 /** Encodes the headers records of a batch into one buffer. */
 export function encodeHeadersRecords(records: { eventId: number; metadataOffset: number; headers: Headers }[]): Buffer {
   const bodies = records.map((r) => encodeStringMap(r.headers));
-  let size = 0;
-  for (const b of bodies) size += HEADER_PREFIX + Buffer.byteLength(b, 'utf8');
-  const buf = Buffer.allocUnsafe(size);
+  // one UTF-8 pass: a UTF-16 code unit never takes more than 3 bytes
+  let max = 0;
+  for (const b of bodies) max += HEADER_PREFIX + 3 * b.length;
+  const buf = Buffer.allocUnsafe(max);
   let pos = 0;
   for (let i = 0; i < records.length; i++) {
     const r = records[i] as { eventId: number; metadataOffset: number };
@@ -51,7 +52,7 @@ export function encodeHeadersRecords(records: { eventId: number; metadataOffset:
     buf.writeUInt32LE(n, pos + 16);
     pos += HEADER_PREFIX + n;
   }
-  return buf;
+  return buf.subarray(0, pos);
 }
 
 export function encodeHeadersRecord(eventId: number, metadataOffset: number, headers: Headers): Buffer {
