@@ -154,6 +154,34 @@ export function selectData(
 }
 
 /**
+ * Two-phase selection for drivers that read the selected bytes of many events at once: first
+ * `planSelection` (runs the selector exactly once), then the driver reads the flattened ranges of
+ * every planned event in bulk, then `fillSelection` allocates and scatters from memory.
+ */
+export function planSelection(md: Metadata, dataSize: number, location: string, selector: DataSelector | undefined): DataDescriptor | undefined {
+  return select(md, dataSize, location, selector);
+}
+
+/** Second phase of {@link planSelection}: allocation, checks, and copies through `readRange`. */
+export function fillSelection(
+  md: Metadata,
+  dataSize: number,
+  selected: DataDescriptor,
+  allocator: DataAllocator | undefined,
+  readRange: ReadRange,
+): DataSegments {
+  const { mem, ranges } = prepare(md, dataSize, selected, allocator);
+  try {
+    if (mem.segments.length === 1 && ranges.length === 1) readRange(ranges[0].offset, ranges[0].size, mem.segments[0], 0);
+    else scatter(ranges, mem.segments, readRange);
+  } catch (err) {
+    mem.release();
+    throw err;
+  }
+  return mem;
+}
+
+/**
  * Asynchronous {@link selectData} for drivers that read with async I/O. Pieces are read one after
  * the other, in order.
  */

@@ -17,6 +17,11 @@ export class PartitionFiles {
   headersWriteFd: number | undefined;
   /** Tail recovery runs once per partition per process (files-driver.md §11). */
   recovered = false;
+  /**
+   * A record boundary of the headers file known to be followed only by valid records: where this
+   * process's last append (or recovery) left its end. -1: unknown.
+   */
+  headersBoundary = -1;
   private mutexTail: Promise<void> = Promise.resolve();
   private readonly readFds = new Map<PartitionFileName, number>();
   private watcher: fs.FSWatcher | undefined;

@@ -55,6 +55,7 @@ export async function recoverTail(part: PartitionFiles): Promise<RecoveryReport>
       fs.ftruncateSync(hfd, keep);
       report.droppedHeaderBytes = hsize - keep;
     }
+    part.headersBoundary = keep;
   }
   if (report.tornIndexBytes + report.droppedEntries + report.droppedHeaderBytes > 0) {
     log.warn(
@@ -66,20 +67,25 @@ export async function recoverTail(part: PartitionFiles): Promise<RecoveryReport>
   return report;
 }
 
-/** Length of the longest prefix of complete headers records whose id < count and offset matches the index. */
-async function validHeadersPrefix(hfd: number, hsize: number, indexFd: number, count: number): Promise<number> {
-  const buf = Buffer.allocUnsafe(hsize);
-  await preadFull(hfd, buf, 0, hsize, 0);
+/**
+ * End of the longest run of complete headers records, starting at the record boundary `from`,
+ * whose ids are < count and whose metadata offsets match the index. Records are written in id
+ * order and a crashed writer's records can only be at the tail (writers check the tail before
+ * appending, see writer.ts), so the first invalid record starts the stale tail.
+ */
+export async function validHeadersPrefix(hfd: number, hsize: number, indexFd: number, count: number, from = 0): Promise<number> {
+  const buf = Buffer.allocUnsafe(hsize - from);
+  await preadFull(hfd, buf, 0, buf.length, from);
   const entry = Buffer.allocUnsafe(8);
   let pos = 0;
-  while (pos + HEADER_PREFIX <= hsize) {
+  while (pos + HEADER_PREFIX <= buf.length) {
     const len = buf.readUInt32LE(pos + 16);
-    if (pos + HEADER_PREFIX + len > hsize) break;
+    if (pos + HEADER_PREFIX + len > buf.length) break;
     const id = readU64(buf, pos);
     if (id >= count) break;
     await preadFull(indexFd, entry, 0, 8, id * INDEX_RECORD_SIZE);
     if (readU64(entry, 0) !== readU64(buf, pos + 8)) break;
     pos += HEADER_PREFIX + len;
   }
-  return pos;
+  return from + pos;
 }

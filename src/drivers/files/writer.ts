@@ -18,7 +18,8 @@ import { encodeHeadersRecords } from './headers-file.js';
 import { INDEX_RECORD_SIZE } from './layout.js';
 import type { FlushBehavior } from './options.js';
 import type { PartitionFiles } from './partition.js';
-import { recoverTail } from './recovery.js';
+import { recoverTail, validHeadersPrefix } from './recovery.js';
+import { log } from '../../api/logging.js';
 
 export interface WriteOptions {
   useFileLocking: boolean;
@@ -161,9 +162,22 @@ async function writeLocked(
     }
     if (recs.length > 0) {
       headersFd = part.headersFd(true) as number;
-      const end = fs.fstatSync(headersFd).size;
+      let end = fs.fstatSync(headersFd).size;
+      if (end !== part.headersBoundary) {
+        // other writers appended since our last write: keep their valid records, and cut a
+        // crashed writer's stale tail (ids >= first are not in the index), so that ids stay
+        // strictly increasing and stale records never end up before valid ones
+        const from = part.headersBoundary >= 0 && part.headersBoundary <= end ? part.headersBoundary : 0;
+        const keep = await validHeadersPrefix(headersFd, end, fds.index, first, from);
+        if (keep < end) {
+          fs.ftruncateSync(headersFd, keep);
+          log.warn(`Removed ${end - keep} byte(s) of stale headers records in ${part.dir}`);
+          end = keep;
+        }
+      }
       const buf = encodeHeadersRecords(recs);
       await writeAll('headers', headersFd, [buf], end, buf.length);
+      part.headersBoundary = end + buf.length;
     }
   }
   faultPoint('files.after_headers');
