@@ -7,6 +7,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { setLogSink } from '../api/logging.js';
+import { Driver } from '../api/driver.js';
 import type { JsonObject } from '../api/json.js';
 import { isJsonObject } from '../api/json.js';
 import { loadJsonConfigFile, mergePatch } from './config-files.js';
@@ -107,6 +108,25 @@ export function parseCommand(spec: CommandSpec, argv: string[], ctx: CommandCont
     if (dotted.given.has(p)) logger.warn(`Ignoring --${p}.* options: not used by ${spec.path}`);
   }
   return { opts, args: cmd.args, dotted, logger };
+}
+
+/**
+ * Runs a command body with the driver of `--driver` (+ options): a runtime error is logged as
+ * `[error] Error: …` and gives exit code 1; the driver is always closed.
+ */
+export async function withDriver(parsed: ParsedCommand, body: (driver: Driver) => Promise<number | void>): Promise<number> {
+  let driver: Driver | undefined;
+  try {
+    const options = driverOptions(parsed.opts, parsed.dotted);
+    parsed.logger.debug(`Creating driver: ${String(parsed.opts['driver'])}`);
+    driver = await Driver.create(parsed.opts['driver'] as string, options);
+    return (await body(driver)) ?? 0;
+  } catch (err) {
+    parsed.logger.error(runtimeErrorText(err));
+    return 1;
+  } finally {
+    await driver?.close().catch(() => undefined);
+  }
 }
 
 /** Driver options: `--driver-config` file merged with the `--driver.*` dotted options (command line wins). */

@@ -1,11 +1,9 @@
 /** `diaspora-ctl consume`: prints events as JSON lines (metadata, data size and base64 data). */
-import { Driver } from '../api/driver.js';
 import type { EventID } from '../api/driver-spi.js';
 import { dumpCompact, type JsonObject } from '../api/json.js';
 import { NoDataSelector } from '../api/data-selection.js';
 import { NO_MORE_EVENTS } from '../api/consumer.js';
-import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
-import { runtimeErrorText } from './errors.js';
+import { defaultContext, parseCommand, withDriver, type CommandContext, type CommandSpec } from './command.js';
 
 export const spec: CommandSpec = {
   path: 'consume',
@@ -27,14 +25,12 @@ export const spec: CommandSpec = {
 export async function run(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
   const parsed = parseCommand(spec, argv, ctx);
   if (typeof parsed === 'number') return parsed;
-  const { opts, dotted, logger } = parsed;
-  let driver: Driver | undefined;
+  const { opts } = parsed;
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  try {
-    driver = await Driver.create(opts['driver'] as string, driverOptions(opts, dotted));
+  return withDriver(parsed, async (driver) => {
     const topic = await driver.openTopic(opts['name'] as string);
     const group = typeof opts['group'] === 'string' ? (opts['group'] as string) : '';
     const startFrom = opts['fromBeginning'] === true ? 'earliest' : group !== '' ? 'committed' : 'latest';
@@ -72,13 +68,8 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     if (out.length > 0) ctx.out(out);
     await consumer.close();
     await topic.close();
-    return 0;
-  } catch (err) {
-    logger.error(runtimeErrorText(err));
-    return 1;
-  } finally {
+  }).finally(() => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await driver?.close().catch(() => undefined);
-  }
+  });
 }

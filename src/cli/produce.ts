@@ -1,12 +1,10 @@
 /** `diaspora-ctl produce`: one event per line of standard input. */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { Driver } from '../api/driver.js';
 import { errorMessage } from '../api/errors.js';
 import type { EventID } from '../api/driver-spi.js';
 import type { Future } from '../api/future.js';
-import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
-import { runtimeErrorText } from './errors.js';
+import { defaultContext, parseCommand, withDriver, type CommandContext, type CommandSpec } from './command.js';
 import { decodeLine, LINE_FORMATS, type LineFormat } from './event-codec.js';
 import { Option } from 'commander';
 
@@ -30,14 +28,12 @@ export const spec: CommandSpec = {
 export async function run(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
   const parsed = parseCommand(spec, argv, ctx);
   if (typeof parsed === 'number') return parsed;
-  const { opts, dotted, logger } = parsed;
-  let driver: Driver | undefined;
+  const { opts, logger } = parsed;
   let failures = 0;
   let invalid = 0;
-  try {
-    const dataFile = opts['dataFile'];
+  const dataFile = opts['dataFile'];
+  return withDriver(parsed, async (driver) => {
     const fileData = typeof dataFile === 'string' ? readFileSync(dataFile) : undefined;
-    driver = await Driver.create(opts['driver'] as string, driverOptions(opts, dotted));
     const topic = await driver.openTopic(opts['name'] as string);
     const batch = opts['batchSize'];
     const producer = await topic.producer({ batchSize: typeof batch === 'number' && batch > 0 ? batch : 'adaptive' });
@@ -78,10 +74,5 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     logger.info(`Produced ${count - failures} event(s) to ${String(opts['name'])}${bad > 0 ? `, ${bad} line(s) failed` : ''}`);
     await topic.close();
     return bad > 0 ? 1 : 0;
-  } catch (err) {
-    logger.error(runtimeErrorText(err));
-    return 1;
-  } finally {
-    await driver?.close().catch(() => undefined);
-  }
+  });
 }

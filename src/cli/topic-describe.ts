@@ -1,8 +1,6 @@
 /** `diaspora-ctl topic describe` (ours): the topic's description, partitions and event counts as JSON. */
-import { Driver } from '../api/driver.js';
 import { dumpCompact, dumpPretty, isJsonObject, type JsonObject } from '../api/json.js';
-import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
-import { runtimeErrorText } from './errors.js';
+import { defaultContext, parseCommand, withDriver, type CommandContext, type CommandSpec } from './command.js';
 
 export const spec: CommandSpec = {
   path: 'topic describe',
@@ -20,11 +18,8 @@ export const spec: CommandSpec = {
 export async function run(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
   const parsed = parseCommand(spec, argv, ctx);
   if (typeof parsed === 'number') return parsed;
-  const { opts, dotted, logger } = parsed;
-  const name = opts['name'] as string;
-  let driver: Driver | undefined;
-  try {
-    driver = await Driver.create(opts['driver'] as string, driverOptions(opts, dotted));
+  const name = parsed.opts['name'] as string;
+  return withDriver(parsed, async (driver) => {
     const topic = await driver.openTopic(name);
     const listed = (await driver.listTopics()).get(name);
     const consumer = await topic.consumer('', { startFrom: 'latest' });
@@ -40,12 +35,6 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
       partitions: topic.partitions.map((p, i) => ({ ...p, num_events: ends.get(i) ?? 0n })),
     };
     await topic.close();
-    ctx.out((opts['pretty'] === true ? dumpPretty(desc) : dumpCompact(desc)) + '\n');
-    return 0;
-  } catch (err) {
-    logger.error(runtimeErrorText(err));
-    return 1;
-  } finally {
-    await driver?.close().catch(() => undefined);
-  }
+    ctx.out((parsed.opts['pretty'] === true ? dumpPretty(desc) : dumpCompact(desc)) + '\n');
+  });
 }

@@ -1,8 +1,6 @@
 /** `diaspora-ctl topic list [-v]` (diaspora-ctl.md §6): one line per topic, sorted by name. */
-import { Driver } from '../api/driver.js';
 import { dumpCompact } from '../api/json.js';
-import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
-import { runtimeErrorText } from './errors.js';
+import { defaultContext, parseCommand, withDriver, type CommandContext, type CommandSpec } from './command.js';
 
 export const spec: CommandSpec = {
   path: 'topic list',
@@ -20,21 +18,9 @@ export const spec: CommandSpec = {
 export async function run(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
   const parsed = parseCommand(spec, argv, ctx);
   if (typeof parsed === 'number') return parsed;
-  const { opts, dotted, logger } = parsed;
-  let driver: Driver | undefined;
-  try {
-    const dopts = driverOptions(opts, dotted);
-    logger.debug(`Creating driver: ${String(opts['driver'])}`);
-    driver = await Driver.create(opts['driver'] as string, dopts);
-    const topics = await driver.listTopics();
+  return withDriver(parsed, async (driver) => {
     let text = '';
-    for (const [name, desc] of topics) text += opts['verbose'] === true ? `${name} ${dumpCompact(desc)}\n` : `${name}\n`;
+    for (const [name, desc] of await driver.listTopics()) text += parsed.opts['verbose'] === true ? `${name} ${dumpCompact(desc)}\n` : `${name}\n`;
     ctx.out(text);
-    return 0;
-  } catch (err) {
-    logger.error(runtimeErrorText(err));
-    return 1;
-  } finally {
-    await driver?.close().catch(() => undefined);
-  }
+  });
 }
