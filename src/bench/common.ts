@@ -293,3 +293,11 @@ export function median(xs: readonly number[]): number {
   const m = s.length >> 1;
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
+
+/** Closes each (in order, errors ignored), giving up after `ms` so a stuck close never hangs a benchmark. */
+export async function closeWithin(ms: number, ...items: ({ close(): Promise<unknown> } | undefined)[]): Promise<void> {
+  const all = (async () => {
+    for (const it of items) await it?.close().catch(() => undefined);
+  })();
+  await Promise.race([all, new Promise((resolve) => setTimeout(resolve, ms).unref())]);
+}

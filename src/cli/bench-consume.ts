@@ -15,7 +15,7 @@ import { Driver } from '../api/driver.js';
 import { dumpCompact } from '../api/json.js';
 import type { ThreadPool } from '../api/thread-pool.js';
 import type { TopicHandle } from '../api/topic.js';
-import { Deadline, DEFAULT_TIMEOUT_S, optionLines, parseCount, parsePositive, parseRatio, parseSeconds, Progress, resultLines } from '../bench/common.js';
+import { closeWithin, Deadline, DEFAULT_TIMEOUT_S, optionLines, parseCount, parsePositive, parseRatio, parseSeconds, Progress, resultLines } from '../bench/common.js';
 import { makeBenchSelector, type SelectionMode } from '../bench/selector.js';
 import { LoopProfiler } from '../bench/profile.js';
 import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
@@ -105,12 +105,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
       }
     }
     // created before the clock starts, like the reference; it reads nothing until the first pull
-    consumer = await topic.consumer('', {
-      startFrom: 'earliest',
-      threadPool: pool,
-      batchSize: opts['batchSize'] as number | 'adaptive',
-      ...(selector !== undefined ? { dataSelector: selector } : {}),
-    });
+    consumer = await topic.consumer('', consumerOptions);
     const r = await consumeLoop(consumer, n, opts['timeout'] as number, new LoopProfiler(opts['cpuProf'] as string | undefined));
     ctx.out(
       [...resultLines({ seconds: r.seconds, events: r.events, bytes: r.metadataBytes + r.dataBytes }), `Events with data: ${r.withData}`, `Data bytes read: ${r.dataBytes}`].join('\n') +
@@ -121,13 +116,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     logger.error(runtimeErrorText(err));
     return 1;
   } finally {
-    const cleanup = (async () => {
-      await consumer?.close().catch(() => undefined);
-      await pool?.close().catch(() => undefined);
-      await topic?.close().catch(() => undefined);
-      await driver?.close().catch(() => undefined);
-    })();
-    await Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    await closeWithin(2000, consumer, pool, topic, driver);
   }
 }
 

@@ -28,6 +28,7 @@ import {
   Progress,
   Random,
   resultLines,
+  closeWithin,
 } from '../bench/common.js';
 import { LoopProfiler } from '../bench/profile.js';
 import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
@@ -163,13 +164,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     return 1;
   } finally {
     // after a timeout the producer may never drain: do not wait for it forever
-    const cleanup = (async () => {
-      await producer?.close().catch(() => undefined);
-      await pool?.close().catch(() => undefined);
-      await topic?.close().catch(() => undefined);
-      await driver?.close().catch(() => undefined);
-    })();
-    await Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    await closeWithin(2000, producer, pool, topic, driver);
   }
 }
 
