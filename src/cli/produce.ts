@@ -5,7 +5,8 @@ import { errorMessage } from '../api/errors.js';
 import type { EventID } from '../api/driver-spi.js';
 import type { Future } from '../api/future.js';
 import { defaultContext, parseCommand, withDriver, type CommandContext, type CommandSpec } from './command.js';
-import { decodeLine, LINE_FORMATS, type LineFormat } from './event-codec.js';
+import { decodeLineText } from '../fifo/formats.js';
+import { FIFO_FORMATS, type FifoFormat } from '../fifo/fifo-options.js';
 import { Option } from 'commander';
 
 export const spec: CommandSpec = {
@@ -18,7 +19,7 @@ export const spec: CommandSpec = {
       .requiredOption('--driver <type>', 'driver factory key')
       .requiredOption('--name <topic>', 'topic name')
       .option('--driver-config <file>', 'JSON file with driver options (merged with --driver.*)')
-      .addOption(new Option('--format <format>', 'raw: the line is the metadata string; json: the line is JSON metadata; envelope: {"metadata":…,"data":"<base64>"}').choices(LINE_FORMATS).default('raw'))
+      .addOption(new Option('--format <format>', 'raw: the line is the metadata string; json: the line is JSON metadata; envelope: {"metadata":…,"data":"<base64>"}').choices(FIFO_FORMATS).default('raw'))
       .option('--data-file <file>', 'attach the bytes of this file as the data of every event')
       .option('--partition <n>', 'push every event to this partition (default: the topic\'s partition selector)', (v) => Number(v))
       .option('--batch-size <n>', 'events per batch (default adaptive)', (v) => Number(v)),
@@ -38,7 +39,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     const batch = opts['batchSize'];
     const producer = await topic.producer({ batchSize: typeof batch === 'number' && batch > 0 ? batch : 'adaptive' });
     const partition = opts['partition'] as number | undefined;
-    const format = opts['format'] as LineFormat;
+    const format = opts['format'] as FifoFormat;
     const pending = new Set<Future<EventID>>();
     let lineNo = 0;
     let count = 0;
@@ -48,7 +49,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
       if (line.length === 0) continue;
       let decoded;
       try {
-        decoded = decodeLine(line, format);
+        decoded = decodeLineText(line, format);
       } catch (err) {
         invalid++;
         logger.error(`Line ${lineNo}: ${errorMessage(err)}`);

@@ -1,6 +1,6 @@
 /**
- * Line formats of the fifo daemon (diaspora-ctl.md §7.3, §7.4): one line of a producer FIFO → one event, one
- * event → one line of a consumer FIFO.
+ * Line formats of the fifo daemon (diaspora-ctl.md §7.3, §7.4) and of `diaspora-ctl produce`: one line of a
+ * producer FIFO (or of standard input) → one event, one event → one line of a consumer FIFO.
  *
  * | format     | producer line                                        | consumer line                                   |
  * |------------|------------------------------------------------------|-------------------------------------------------|
@@ -42,7 +42,11 @@ export function decodeUtf8(bytes: Uint8Array): string {
  * message to log after `Failed to push event: ` (`invalid UTF-8`, `Could not parse JSON: …`, `Invalid envelope: …`).
  */
 export function decodeProducerLine(bytes: Uint8Array, format: FifoFormat): DecodedLine {
-  const text = decodeUtf8(bytes);
+  return decodeLineText(decodeUtf8(bytes), format);
+}
+
+/** {@link decodeProducerLine} for a line already decoded as text. */
+export function decodeLineText(text: string, format: FifoFormat): DecodedLine {
   switch (format) {
     case 'raw':
       return { metadata: Metadata.fromString(text), data: undefined };
