@@ -71,6 +71,8 @@ export function forEachRecord(batch: EventBatch, fn: (i: number, record: Buffer)
 export interface TopicWriter {
   /** Stores a batch atomically in `partition`; resolves with the id of each event. */
   append(partition: number, batch: EventBatch): Promise<EventIds>;
+  /** Writes an end-of-stream marker in each partition (drivers that have one, e.g. kafka). */
+  markEndOfStream?(partitions?: readonly number[]): Promise<void>;
   /** Makes the given partitions durable according to the driver's flush policy (producer flush). */
   sync(partitions: ReadonlySet<number>): Promise<void>;
   close(): Promise<void>;
@@ -83,6 +85,8 @@ export interface SourceOptions {
   consumerName: string;
   /** Partition indices to read (never empty). */
   partitions: readonly number[];
+  /** The consumer's `targets` as given ([] = all partitions, e.g. Kafka group membership). */
+  targets: readonly number[];
   startFrom: StartFrom;
   serializer: SerializerImpl;
   dataSelector: DataSelector | undefined;
@@ -125,6 +129,8 @@ export interface TopicImpl {
   readonly components: TopicComponentsConfig;
   /** Stable id of this topic's stream for provenance (forwarding.md §4). */
   readonly sourceId: string;
+  /** The driver's default `ackIntervalMs` for consumers (e.g. kafka `commit_interval_ms`). */
+  readonly defaultAckIntervalMs?: number;
   createWriter(options: WriterOptions): Promise<TopicWriter>;
   createSource(options: SourceOptions): Promise<ConsumerSource>;
   close(): Promise<void>;

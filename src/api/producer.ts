@@ -45,6 +45,11 @@ export interface Producer {
   flush(): Future<void>;
   hasCapacity(): boolean;
   ready(): Promise<void>;
+  /**
+   * Flushes, then writes an end-of-stream marker in the given partitions (default: all), which
+   * consumers deliver as an event with id NO_MORE_EVENTS. Drivers without such a marker reject.
+   */
+  markEndOfStream(partitions?: readonly number[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -451,9 +456,23 @@ export class ProducerImpl implements Producer {
     return result;
   }
 
+  async markEndOfStream(partitions?: readonly number[]): Promise<void> {
+    if (this.closed) throw new DiasporaError('Producer is closed', { code: ErrorCodes.CLOSED });
+    if (this.writer.markEndOfStream === undefined) {
+      throw new DiasporaError(`The ${this.topic.driver.type} driver has no end-of-stream marker`, { code: ErrorCodes.INVALID_ARGUMENT });
+    }
+    await this.flush();
+    await this.writer.markEndOfStream(partitions);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.lingerTimer !== undefined) {
+      // close() flushes every open batch: the timer has nothing left to do
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = undefined;
+    }
     try {
       await this.flush();
     } finally {

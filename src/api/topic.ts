@@ -86,6 +86,7 @@ export class TopicHandleImpl implements TopicHandle {
     const source = await this.impl.createSource({
       consumerName: name,
       partitions,
+      targets,
       startFrom,
       serializer: this.serializer,
       dataSelector: o.dataSelector,
@@ -93,7 +94,8 @@ export class TopicHandleImpl implements TopicHandle {
       batchHint: batchSize === 'adaptive' ? 1024 : batchSize,
       options: objectOption(o.options, 'Consumer'),
     });
-    return new ConsumerImpl(name, this, source, targets, o, this.driver.defaultThreadPool());
+    const ackIntervalMs = o.ackIntervalMs ?? this.impl.defaultAckIntervalMs;
+    return new ConsumerImpl(name, this, source, targets, ackIntervalMs === undefined ? o : { ...o, ackIntervalMs }, this.driver.defaultThreadPool());
   }
 
   async close(): Promise<void> {

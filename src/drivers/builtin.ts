@@ -7,3 +7,5 @@ import { registerDriver } from '../api/registry.js';
 registerDriver('files', async (o) => (await import('./files/driver.js')).createFilesDriver(o));
 registerDriver('memory', async (o) => (await import('./memory/driver.js')).createMemoryDriver(o));
 registerDriver('simple', async (o) => (await import('./memory/driver.js')).createMemoryDriver(o));
+registerDriver('kafka', async (o) => (await import('./kafka/driver.js')).createKafkaDriver(o));
+registerDriver('octopus', async (o) => (await import('./kafka/driver.js')).createKafkaDriver(o));

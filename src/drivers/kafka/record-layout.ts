@@ -1,0 +1,67 @@
+/**
+ * The octopus record value layout (kafka-octopus.md §5), the interoperability contract:
+ *
+ *   u64 LE M | u64 LE D | M bytes: serialized metadata record | D bytes: event data
+ *
+ * and the end-of-stream marker, a 16-byte value with M = D = 2^64 − 1.
+ */
+import { DiasporaError, ErrorCodes } from '../../api/errors.js';
+
+export const HEADER_SIZE = 16;
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+
+export const SIZE_TOO_SMALL = 'Unexpected message size received (payload < 2*sizeof(size_t))';
+export const SIZE_MISMATCH = "Unexpected message size received (payload size doesn't match declared metadata size and data size)";
+
+/** The end-of-stream marker value. */
+export function endOfStreamValue(): Buffer {
+  return Buffer.alloc(HEADER_SIZE, 0xff);
+}
+
+/** The 16-byte header of a value with `metadataSize` bytes of record and `dataSize` bytes of data. */
+export function encodeHeader(metadataSize: number, dataSize: number, out: Buffer = Buffer.allocUnsafe(HEADER_SIZE), at = 0): Buffer {
+  out.writeBigUInt64LE(BigInt(metadataSize), at);
+  out.writeBigUInt64LE(BigInt(dataSize), at + 8);
+  return out;
+}
+
+/** One record value: header, the serialized metadata record, then the data segments. */
+export function encodeValue(record: Uint8Array, data: readonly Uint8Array[]): Buffer {
+  let dataSize = 0;
+  for (const s of data) dataSize += s.length;
+  const out = Buffer.allocUnsafe(HEADER_SIZE + record.length + dataSize);
+  encodeHeader(record.length, dataSize, out, 0);
+  out.set(record, HEADER_SIZE);
+  let p = HEADER_SIZE + record.length;
+  for (const s of data) {
+    out.set(s, p);
+    p += s.length;
+  }
+  return out;
+}
+
+export type DecodedValue =
+  | { kind: 'event'; metadataStart: number; metadataSize: number; dataStart: number; dataSize: number }
+  | { kind: 'end' };
+
+export class MalformedRecord extends DiasporaError {
+  constructor(message: string) {
+    super(message, { code: ErrorCodes.CORRUPTED });
+    this.name = 'MalformedRecord';
+  }
+}
+
+/** Parses a record value (null values count as empty); throws MalformedRecord with the octopus texts. */
+export function decodeValue(value: Uint8Array | null | undefined): DecodedValue {
+  const len = value === null || value === undefined ? 0 : value.length;
+  if (len < HEADER_SIZE) throw new MalformedRecord(SIZE_TOO_SMALL);
+  const v = value as Uint8Array;
+  const b = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.length);
+  const m = b.readBigUInt64LE(0);
+  const d = b.readBigUInt64LE(8);
+  if (m === U64_MAX && d === U64_MAX && len === HEADER_SIZE) return { kind: 'end' };
+  // computed with bigints: no overflow whatever the declared sizes
+  if (BigInt(HEADER_SIZE) + m + d !== BigInt(len)) throw new MalformedRecord(SIZE_MISMATCH);
+  const metadataSize = Number(m);
+  return { kind: 'event', metadataStart: HEADER_SIZE, metadataSize, dataStart: HEADER_SIZE + metadataSize, dataSize: Number(d) };
+}

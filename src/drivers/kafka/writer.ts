@@ -1,0 +1,234 @@
+/**
+ * Producing (kafka-octopus.md §7): the TopicWriter of a Kafka topic. Each appended batch goes to
+ * its explicit partition as octopus-layout values (§5, key null, headers), and resolves with the
+ * offsets the broker assigned. The producer client is idempotent with acks=all, and exactly ONE
+ * send is in flight per client (concurrent sends of one idempotent producer lose records with
+ * @platformatic/kafka 1.35, issue #326): batches of several partitions that queue up while a send
+ * is in flight go out together in the next send. After a failed send the client is replaced by a
+ * new one (fresh producer id and sequences, issue #309).
+ */
+import { forEachRecord, type EventBatch, type EventIds, type Headers, type TopicWriter } from '../../api/driver-spi.js';
+import { DiasporaError, ErrorCodes } from '../../api/errors.js';
+import type { EventID } from '../../api/event.js';
+import { log } from '../../api/logging.js';
+import type { KafkaClientFactory, KafkaProducerClient, ProduceRecord } from './client.js';
+import { kafkaError } from './client-errors.js';
+import type { ConnectionSettings, ProducerSettings } from './options.js';
+import { encodeValue, endOfStreamValue } from './record-layout.js';
+
+/** Per-record overhead estimate in a record batch (varints, attributes, deltas). */
+const RECORD_OVERHEAD = 24;
+/** Upper bound of one produce request (all partitions together). */
+const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+
+interface Item {
+  ids: EventID[];
+  chunks: number;
+  done: number;
+  firstBase: bigint | undefined;
+  contiguous: boolean;
+  failed: boolean;
+  resolve: (ids: EventIds) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Chunk {
+  item: Item;
+  partition: number;
+  /** Index of the chunk's first record within its item. */
+  start: number;
+  values: Buffer[];
+  headers: ([Buffer, Buffer][] | undefined)[];
+  bytes: number;
+}
+
+function encodeHeaders(h: Headers | undefined): [Buffer, Buffer][] | undefined {
+  if (h === undefined) return undefined;
+  const keys = Object.keys(h);
+  if (keys.length === 0) return undefined;
+  return keys.map((k) => [Buffer.from(k, 'utf8'), Buffer.from(h[k] as string, 'utf8')]);
+}
+
+export class KafkaWriter implements TopicWriter {
+  private client: KafkaProducerClient | undefined;
+  private readonly queue: Chunk[] = [];
+  private sending = false;
+  private closed = false;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    private readonly factory: KafkaClientFactory,
+    private readonly conn: ConnectionSettings,
+    private readonly settings: ProducerSettings,
+    private readonly topic: string,
+    private readonly numPartitions: number,
+  ) {}
+
+  append(partition: number, batch: EventBatch): Promise<EventIds> {
+    if (this.closed) return Promise.reject(new DiasporaError('Producer is closed', { code: ErrorCodes.CLOSED }));
+    const values: Buffer[] = [];
+    const headers: ([Buffer, Buffer][] | undefined)[] = [];
+    forEachRecord(batch, (i, record) => {
+      const d = batch.data[i];
+      values.push(encodeValue(record, d === undefined || d.size === 0 ? [] : d.segments));
+      headers.push(encodeHeaders(batch.headers?.[i]));
+    });
+    return this.enqueue(partition, values, headers);
+  }
+
+  /** Writes the end-of-stream marker (§5) to each partition (default: all). */
+  async markEndOfStream(partitions?: readonly number[]): Promise<void> {
+    const parts = partitions ?? Array.from({ length: this.numPartitions }, (_, i) => i);
+    await Promise.all(parts.map((p) => this.enqueue(p, [endOfStreamValue()], [undefined])));
+  }
+
+  private enqueue(partition: number, values: Buffer[], headers: ([Buffer, Buffer][] | undefined)[]): Promise<EventIds> {
+    if (!Number.isInteger(partition) || partition < 0 || partition >= this.numPartitions) {
+      return Promise.reject(new DiasporaError(`Invalid partition ${partition}`, { code: ErrorCodes.INVALID_ARGUMENT }));
+    }
+    return new Promise<EventIds>((resolve, reject) => {
+      const item: Item = { ids: [], chunks: 0, done: 0, firstBase: undefined, contiguous: true, failed: false, resolve, reject };
+      if (values.length === 0) {
+        resolve({ ids: [] });
+        return;
+      }
+      // split into record batches within the per-batch limits (message.max.bytes, batch.num.messages)
+      let chunk: Chunk | undefined;
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i] as Buffer;
+        const h = headers[i];
+        let size = v.length + RECORD_OVERHEAD;
+        if (h !== undefined) for (const [k, x] of h) size += k.length + x.length + 4;
+        if (chunk === undefined || chunk.values.length >= this.settings.maxBatchRecords || (chunk.bytes + size > this.settings.maxBatchBytes && chunk.values.length > 0)) {
+          chunk = { item, partition, start: i, values: [], headers: [], bytes: 0 };
+          this.queue.push(chunk);
+          item.chunks++;
+        }
+        chunk.values.push(v);
+        chunk.headers.push(h);
+        chunk.bytes += size;
+      }
+      this.pump();
+    });
+  }
+
+  private getClient(): KafkaProducerClient {
+    this.client ??= this.factory.producer(this.conn, this.settings);
+    return this.client;
+  }
+
+  /** Replaces the client after a failure (its producer id and sequence numbers are suspect). */
+  private resetClient(): void {
+    const old = this.client;
+    this.client = undefined;
+    if (old !== undefined) void old.close(true).catch(() => undefined);
+  }
+
+  private pump(): void {
+    if (this.sending) return;
+    if (this.queue.length === 0) {
+      const w = this.idle;
+      this.idle = [];
+      for (const f of w) f();
+      return;
+    }
+    // one chunk per partition per request (a partition's records form one batch), in queue order
+    const taken: Chunk[] = [];
+    const seen = new Set<number>();
+    let bytes = 0;
+    for (let i = 0; i < this.queue.length; ) {
+      const c = this.queue[i] as Chunk;
+      if (seen.has(c.partition) || (taken.length > 0 && bytes + c.bytes > MAX_REQUEST_BYTES)) {
+        seen.add(c.partition); // keep per-partition order: nothing of this partition may overtake
+        i++;
+        continue;
+      }
+      seen.add(c.partition);
+      taken.push(c);
+      bytes += c.bytes;
+      this.queue.splice(i, 1);
+    }
+    this.sending = true;
+    void this.send(taken).finally(() => {
+      this.sending = false;
+      this.pump();
+    });
+  }
+
+  private async send(chunks: Chunk[]): Promise<void> {
+    const records: ProduceRecord[] = [];
+    for (const c of chunks) {
+      if (c.item.failed) continue;
+      for (let i = 0; i < c.values.length; i++) {
+        records.push({ topic: this.topic, partition: c.partition, value: c.values[i] as Buffer, headers: c.headers[i] });
+      }
+    }
+    const live = chunks.filter((c) => !c.item.failed);
+    if (live.length === 0) return;
+    let bases: Map<string, bigint>;
+    try {
+      bases = await this.withTimeout(this.getClient().send(records));
+    } catch (err) {
+      this.resetClient();
+      const e = kafkaError(err);
+      log.debug(`Kafka produce to ${this.topic} failed: ${e.message}`);
+      for (const c of live) this.fail(c.item, e);
+      return;
+    }
+    for (const c of live) {
+      const base = bases.get(`${this.topic}:${c.partition}`);
+      if (base === undefined || base < 0n) {
+        this.fail(c.item, kafkaError(new Error(`no offset returned for partition ${c.partition}`)));
+        continue;
+      }
+      this.complete(c, base);
+    }
+  }
+
+  private withTimeout<T>(p: Promise<T>): Promise<T> {
+    const ms = this.settings.deliveryTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const t = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Message timed out after ${ms} ms`)), ms);
+    });
+    return Promise.race([p, t]).finally(() => clearTimeout(timer));
+  }
+
+  private complete(c: Chunk, base: bigint): void {
+    const item = c.item;
+    if (item.failed) return;
+    for (let i = 0; i < c.values.length; i++) item.ids[c.start + i] = base + BigInt(i);
+    if (c.start === 0) item.firstBase = base;
+    else if (item.ids[c.start - 1] !== base - 1n) item.contiguous = false;
+    item.done++;
+    if (item.done === item.chunks) {
+      if (item.chunks === 1 || (item.contiguous && item.firstBase !== undefined)) item.resolve({ first: item.firstBase as bigint });
+      else item.resolve({ ids: item.ids });
+    }
+  }
+
+  private fail(item: Item, err: unknown): void {
+    if (item.failed) return;
+    item.failed = true;
+    // drop the item's chunks that are still queued
+    for (let i = this.queue.length - 1; i >= 0; i--) if ((this.queue[i] as Chunk).item === item) this.queue.splice(i, 1);
+    item.reject(err);
+  }
+
+  /** acks=all: an acknowledged record is as durable as Kafka makes it; nothing more to do. */
+  async sync(): Promise<void> {}
+
+  private drained(): Promise<void> {
+    if (!this.sending && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.drained();
+    const c = this.client;
+    this.client = undefined;
+    if (c !== undefined) await c.close().catch(() => c.close(true).catch(() => undefined));
+  }
+}
