@@ -70,3 +70,21 @@ describe('files driver specifics', () => {
     }
   });
 });
+
+describe('files driver: no end-of-stream marker', () => {
+  it('producer.markEndOfStream() rejects with an explicit error (the files format has no marker)', { timeout: 10000 }, async () => {
+    const root = await mkdtemp(join(tmpdir(), 'diaspora-conformance-files-'));
+    roots.push(root);
+    const d = await open(root);
+    try {
+      await d.createTopic('eos', { options: { num_partitions: 1 } });
+      const t = await d.openTopic('eos');
+      const p = await t.producer();
+      await assert.rejects(p.markEndOfStream(), /The files driver has no end-of-stream marker/);
+      await p.close();
+      await t.close();
+    } finally {
+      await d.close();
+    }
+  });
+});

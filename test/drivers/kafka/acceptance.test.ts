@@ -378,6 +378,32 @@ kafkaSuite('kafka driver acceptance (kafka-octopus.md §11)', (env: KafkaEnv) =>
     await t.close();
   });
 
+  it('producer.markEndOfStream() writes the octopus end marker: process() and iteration end on it', { timeout: 30000 }, async () => {
+    const t = await d.openTopic(await topic('eos', 2));
+    const p = await t.producer();
+    for (let seq = 0; seq < 4; seq++) p.push({ seq });
+    await p.markEndOfStream();
+    await p.close();
+    // each partition carries its marker after the events: process() stops at the first marker it meets
+    const c = await t.consumer('', { startFrom: 'earliest' });
+    const seen: number[] = [];
+    const n = await c.process((e) => void seen.push(seqOf(e)), { timeoutMs: 15000 });
+    assert.ok(n >= 1 && n <= 4, `processed ${n}`);
+    await c.close();
+    // the raw pulls show the markers themselves: id NO_MORE_EVENTS, metadata {}, no data
+    const c2 = await t.consumer('', { startFrom: 'earliest' });
+    const all = await pullN(c2, 6);
+    const markers = all.filter((e) => e.id === NO_MORE_EVENTS);
+    assert.equal(markers.length, 2);
+    for (const m of markers) {
+      assert.equal(m.metadata.dump(), '{}');
+      assert.equal(m.data.size, 0);
+    }
+    assert.deepEqual(all.filter((e) => e.id !== NO_MORE_EVENTS).map(seqOf).sort(), [0, 1, 2, 3]);
+    await c2.close();
+    await t.close();
+  });
+
   it('startFrom earliest / latest and endPositions', { timeout: 30000 }, async () => {
     const name = await topic('start', 2);
     const group = uniqueName('grp');
