@@ -99,6 +99,7 @@ export class ForwardPolicy {
   private readonly delivered = new Map<number, Event>();
   private lastErrorLog = new Map<string, number>();
   private unconfirmed = 0;
+  private receiveFailures = 0;
   private forwarded = 0;
   private runStarted = 0;
   private runEnded = 0;
@@ -218,7 +219,25 @@ export class ForwardPolicy {
       if (this.stopping) return read.length > 0 ? { read, out, readAt } : undefined;
       const timeout = deadline === Infinity ? 1000 : Math.max(0, deadline - performance.now());
       if (timeout === 0 && read.length > 0) break;
-      const got = await this.pullOrStop(consumer, this.cfg.batchSize - read.length, timeout);
+      let got: Event[] | typeof STOP;
+      try {
+        got = await this.pullOrStop(consumer, this.cfg.batchSize - read.length, timeout);
+        if (this.receiveFailures > 0) {
+          this.receiveFailures = 0;
+          if (this.state === 'retrying') this.setState('running');
+        }
+      } catch (err) {
+        // a read error never advances the source: retry with backoff (a broker or disk may come
+        // back); only a source that no longer exists or was closed ends the policy
+        if (err instanceof DiasporaError && (err.code === ErrorCodes.TOPIC_NOT_FOUND || err.code === ErrorCodes.CLOSED)) throw err;
+        this.metrics.error('receive');
+        this.logError(`Error in forward worker ${this.label}: ${errorMessage(err)}`);
+        if (read.length > 0) break; // write what was read; the next collect retries
+        this.setState('retrying');
+        this.metrics.retry('receive');
+        await this.backoff(this.receiveFailures++);
+        continue;
+      }
       // events already taken stay in this batch; the consumer is closed next
       if (got === STOP) return read.length > 0 ? { read, out, readAt } : undefined;
       if (got.length === 0) {
