@@ -54,6 +54,7 @@ function startBroker() {
   const bootstrap = lines[lines.length - 1];
   if (r.status !== 0 || !/^127\.0\.0\.1:\d+$/.test(bootstrap ?? '')) {
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(`${dataDir}.lock`, { force: true });
     throw new Error(`scripts/kafka.sh start failed (exit ${r.status})`);
   }
   broker = { dataDir };
@@ -72,6 +73,7 @@ function stopBroker() {
     timeout: 60_000,
   });
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(`${dataDir}.lock`, { force: true }); // scripts/kafka.sh serialises starts with this lock file
 }
 
 const wantsKafka = files.some((f) => /kafka/.test(relative(root, f)));
