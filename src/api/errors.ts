@@ -74,13 +74,6 @@ export class StopEventProcessor {
   }
 }
 
-/** Wraps any thrown value into a DiasporaError, keeping DiasporaErrors as they are. */
-export function asDiasporaError(err: unknown, code: ErrorCode = ErrorCodes.GENERIC): DiasporaError {
-  if (err instanceof DiasporaError) return err;
-  if (err instanceof Error) return new DiasporaError(err.message, { code, cause: err });
-  return new DiasporaError(String(err), { code });
-}
-
 /** The message of any thrown value. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -92,11 +92,6 @@ export class Deferred<T> implements Future<T> {
     return this.state === REJECTED ? { error: this.result } : undefined;
   }
 
-  /** True while at least one caller waits on this future. */
-  get hasWaiters(): boolean {
-    return this.waiting > 0;
-  }
-
   private flush(): void {
     const ls = this.listeners;
     if (ls === undefined) return;

@@ -55,9 +55,6 @@ export function encodeHeadersRecords(records: { eventId: number; metadataOffset:
   return buf.subarray(0, pos);
 }
 
-export function encodeHeadersRecord(eventId: number, metadataOffset: number, headers: Headers): Buffer {
-  return encodeHeadersRecords([{ eventId, metadataOffset, headers }]);
-}
 
 export interface HeadersRecord {
   eventId: number;

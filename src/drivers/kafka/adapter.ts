@@ -472,10 +472,18 @@ class PlatformaticFetcher implements KafkaFetchClient {
   listOffsets(topic: string, partitions: readonly number[], which: 'earliest' | 'latest', isolation: Isolation): Promise<Map<number, bigint>> {
     return guard(async () => {
       const timestamp = which === 'earliest' ? ListOffsetTimestamps.EARLIEST : ListOffsetTimestamps.LATEST;
-      const r = await this.admin.listOffsets({
-        topics: [{ name: topic, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp })) }],
-        isolationLevel: isolationLevel(isolation) as 0 | 1,
-      });
+      let r: Awaited<ReturnType<Admin['listOffsets']>>;
+      try {
+        r = await this.admin.listOffsets({
+          topics: [{ name: topic, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp })) }],
+          isolationLevel: isolationLevel(isolation) as 0 | 1,
+        });
+      } catch (err) {
+        // leaders or their epochs moved (e.g. FENCED_LEADER_EPOCH after a broker restart): forget the
+        // cached metadata so that a retry learns the current ones
+        this.admin.clearMetadata();
+        throw err;
+      }
       const out = new Map<number, bigint>();
       for (const t of r) for (const p of t.partitions) out.set(p.partitionIndex, p.offset);
       return out;

@@ -31,3 +31,20 @@ export function kafkaError(err: unknown, context?: string): DiasporaError {
   const msg = errorMessage(err);
   return new DiasporaError(`Kafka error: ${context === undefined ? msg : `${context}: ${msg}`}`, { code: ErrorCodes.KAFKA, cause: err });
 }
+
+/**
+ * Runs `fn`, retrying errors the broker marks retriable (e.g. FENCED_LEADER_EPOCH or
+ * NOT_LEADER_OR_FOLLOWER while leadership moves after a broker restart) with exponential backoff,
+ * up to about `budgetMs`; any other error, or the last one, is thrown.
+ */
+export async function retryRetriable<T>(fn: () => Promise<T>, budgetMs = 10_000): Promise<T> {
+  const deadline = performance.now() + budgetMs;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof KafkaClientError) || !err.retriable || performance.now() + delay > deadline) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}

@@ -17,7 +17,7 @@ import { isJsonObject, type Json, type JsonObject } from '../../api/json.js';
 import { log } from '../../api/logging.js';
 import type { Metadata, PartitionInfo } from '../../api/metadata.js';
 import type { KafkaAdminClient, KafkaClientFactory, KafkaFetchClient, KafkaProducerClient, TopicSpec } from './client.js';
-import { KafkaClientError, kafkaError } from './client-errors.js';
+import { KafkaClientError, kafkaError, retryRetriable } from './client-errors.js';
 import {
   checkKafkaTopicName,
   defaultComponents,
@@ -182,7 +182,7 @@ export class KafkaDriver implements DriverImpl {
     if (!/^[a-zA-Z0-9._-]{1,249}$/.test(kname)) throw notFound(name);
     let found: Map<string, number>;
     try {
-      found = await this.admin.describeTopics(/^[a-zA-Z0-9._-]{1,249}$/.test(iname) ? [kname, iname] : [kname]);
+      found = await retryRetriable(() => this.admin.describeTopics(/^[a-zA-Z0-9._-]{1,249}$/.test(iname) ? [kname, iname] : [kname]));
     } catch (err) {
       throw kafkaError(err);
     }
@@ -195,7 +195,7 @@ export class KafkaDriver implements DriverImpl {
     } else {
       let values: (Buffer | null)[];
       try {
-        values = await readInfoValues(this.fetcher, iname);
+        values = await retryRetriable(() => readInfoValues(this.fetcher, iname));
       } catch (err) {
         throw kafkaError(err, `cannot read the info topic ${iname}`);
       }
