@@ -404,6 +404,22 @@ kafkaSuite('kafka driver acceptance (kafka-octopus.md §11)', (env: KafkaEnv) =>
     await t.close();
   });
 
+  for (const codec of ['gzip', 'snappy', 'lz4'] as const) {
+    it(`compression.type ${codec}: records round-trip through the broker intact`, { timeout: 30000 }, async () => {
+      const t = await d.openTopic(await topic(`codec-${codec}`, 1));
+      const p = await t.producer({ options: { kafka: { 'compression.type': codec } } });
+      const payload = Buffer.from('compressible '.repeat(400));
+      for (let seq = 0; seq < 50; seq++) p.push({ seq, codec }, payload.subarray(0, 100 + seq * 10));
+      await p.close();
+      const c = await t.consumer('', { startFrom: 'earliest' });
+      const got = await pullN(c, 50);
+      assert.deepEqual(got.map(seqOf), Array.from({ length: 50 }, (_, i) => i));
+      for (const e of got) assert.deepEqual(e.data.toBuffer(), payload.subarray(0, 100 + seqOf(e) * 10));
+      await c.close();
+      await t.close();
+    });
+  }
+
   it('startFrom earliest / latest and endPositions', { timeout: 30000 }, async () => {
     const name = await topic('start', 2);
     const group = uniqueName('grp');
