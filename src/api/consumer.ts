@@ -20,6 +20,9 @@ import type { TopicHandle } from './topic.js';
 export const NO_MORE_EVENTS: EventID = 0xffff_ffff_ffff_ffffn;
 export const NoMoreEvents = NO_MORE_EVENTS;
 
+/** The smallest read-ahead, in events (see maxFetch). */
+const MIN_FETCH_EVENTS = 1024;
+
 export interface ConsumerOptions {
   batchSize?: number | 'adaptive';
   maxNumBatches?: number;
@@ -177,7 +180,8 @@ export class ConsumerImpl implements Consumer, EventOwner {
   private waiting: PullFuture[] = [];
   private pullSeq = 0;
   private fetching = false;
-  private lastFetchFull = false;
+  /** The last fetch returned events: more may be ready, so read ahead (sources may cut a fetch short, e.g. at a byte bound). */
+  private flowing = false;
   private readonly abort = new AbortController();
   private closed = false;
 
@@ -201,7 +205,7 @@ export class ConsumerImpl implements Consumer, EventOwner {
     this.dataSelector = o.dataSelector;
     this.dataAllocator = o.dataAllocator;
     this.ackIntervalMs = o.ackIntervalMs ?? 1000;
-    this.fetchSize = this.batchSize === 'adaptive' ? 1024 : this.batchSize;
+    this.fetchSize = this.batchSize === 'adaptive' ? 512 : this.batchSize;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -279,13 +283,18 @@ export class ConsumerImpl implements Consumer, EventOwner {
     if (this.fetching || this.closed) return;
     const buffered = this.buffer.length - this.bufHead;
     if (this.waiting.length > 0 && buffered === 0) this.fetch(true);
-    // read ahead while data flows (the last fetch was full), bounded to two fetches' worth
-    else if (this.lastFetchFull && buffered < this.maxFetch) this.fetch(false);
+    // read ahead while data flows, bounded to two fetches' worth
+    else if (this.flowing && buffered < this.maxFetch) this.fetch(false);
   }
 
-  /** Events per fetch: the batch size times the prefetch depth (maxNumBatches, at most 4). */
+  /**
+   * Events per fetch: the batch size times the prefetch depth (maxNumBatches, at most 4), and at
+   * least MIN_FETCH_EVENTS. A fetch returns what is available at once, so a larger one adds no
+   * latency; it halves the read round trips of small batches (files: 128 × 4 KiB events gave
+   * 330–450 k events/s, 1024 gave 520–700 k). Sources bound a fetch's bytes themselves.
+   */
   private get maxFetch(): number {
-    return this.fetchSize * Math.max(1, Math.min(this.maxNumBatches, 4));
+    return Math.max(MIN_FETCH_EVENTS, this.fetchSize * Math.max(1, Math.min(this.maxNumBatches, 4)));
   }
 
   private fetch(wait: boolean): void {
@@ -294,7 +303,7 @@ export class ConsumerImpl implements Consumer, EventOwner {
     this.source.fetch(max, this.abort.signal, wait).then(
       (events) => {
         this.fetching = false;
-        this.lastFetchFull = events.length >= max;
+        this.flowing = events.length > 0;
         if (events.length > 0) {
           if (this.bufHead === 0 && this.buffer.length === 0) this.buffer = events;
           else for (const e of events) this.buffer.push(e);
@@ -303,7 +312,7 @@ export class ConsumerImpl implements Consumer, EventOwner {
       },
       (err: unknown) => {
         this.fetching = false;
-        this.lastFetchFull = false;
+        this.flowing = false;
         // a read error rejects one pull without advancing; the next pull retries
         const f = this.waiting.shift();
         if (f !== undefined) {

@@ -25,11 +25,11 @@ const VISIBILITY_GRACE_MS = 2000;
 const MAX_SPAN = 16 * 1024 * 1024;
 
 /**
- * Reads `buf.length` bytes at `position` as parallel 1 MiB preads: libuv's pool threads then
+ * Reads `buf.length` bytes at `position` as parallel 2 MiB preads: libuv's pool threads then
  * copy (and fault in the fresh buffer's pages) concurrently.
  */
 async function readParallel(fd: number, buf: Buffer, position: number): Promise<void> {
-  const CHUNK = 1 << 20;
+  const CHUNK = 2 << 20;
   if (buf.length <= CHUNK) {
     await preadFull(fd, buf, 0, buf.length, position);
     return;
@@ -194,14 +194,14 @@ export class FilesSource implements ConsumerSource {
     if (visible === 0) return;
     c.invisibleSince = undefined;
 
+    // metadata, data and headers are read concurrently (each on its own libuv pool thread)
     const meta = Buffer.allocUnsafe(metaHi - metaLo);
-    await preadFull(files.readFd('metadata') as number, meta, 0, meta.length, metaLo);
-    let data: Buffer | undefined;
-    if (this.bulkData && dataHi > dataLo) {
-      data = Buffer.allocUnsafe(dataHi - dataLo);
-      await readParallel(files.readFd('data') as number, data, dataLo);
-    }
-    const headers = await this.loadHeaders(c);
+    const data = this.bulkData && dataHi > dataLo ? Buffer.allocUnsafe(dataHi - dataLo) : undefined;
+    const [, , headers] = await Promise.all([
+      preadFull(files.readFd('metadata') as number, meta, 0, meta.length, metaLo),
+      data !== undefined ? readParallel(files.readFd('data') as number, data, dataLo) : undefined,
+      this.loadHeaders(c),
+    ]);
     const plans: Plan[] = [];
 
     for (let i = 0; i < visible; i++) {
