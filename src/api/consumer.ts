@@ -20,6 +20,11 @@ import type { TopicHandle } from './topic.js';
 export const NO_MORE_EVENTS: EventID = 0xffff_ffff_ffff_ffffn;
 export const NoMoreEvents = NO_MORE_EVENTS;
 
+/** Whether `e` is the end-of-stream marker; cheaper than comparing `e.id` (no bigint for ordinary events). */
+export function isNoMoreEvents(e: Event): boolean {
+  return (e as { idNumber?: number }).idNumber === undefined && e.id === NO_MORE_EVENTS;
+}
+
 /** The smallest read-ahead, in events (see maxFetch). */
 const MIN_FETCH_EVENTS = 1024;
 
@@ -114,7 +119,7 @@ class AckTracker {
   constructor(private readonly lastOnly: boolean) {}
 
   delivered(e: SourceEvent): void {
-    if (e.idNumber === undefined && e.id === NO_MORE_EVENTS) return;
+    if (isNoMoreEvents(e)) return;
     if (this.lastOnly) {
       this.lastEvent = e; // the id is only computed if a position is asked for
       return;
@@ -469,7 +474,7 @@ export class ConsumerImpl implements Consumer, EventOwner {
         if (o.stopWhenIdle) break;
         continue;
       }
-      if (e.id === NO_MORE_EVENTS) break;
+      if (isNoMoreEvents(e)) break;
       started++;
       if (inline) {
         await run(e);
@@ -498,7 +503,7 @@ export class ConsumerImpl implements Consumer, EventOwner {
             if (self.closed) return;
             throw err;
           }
-          if (e === undefined || e.id === NO_MORE_EVENTS) return;
+          if (e === undefined || isNoMoreEvents(e)) return;
           yield e;
         }
       },

@@ -30,20 +30,31 @@ export const NO_HEADERS: Headers = Object.freeze({});
 
 /**
  * A headers object may carry its canonical compact JSON under this (non-enumerable to
- * Object.keys) symbol, when whoever built it could produce the text cheaply (the forwarder's
+ * Object.keys) symbol, when whoever built it can write the bytes cheaply (the forwarder's
  * provenance headers); drivers that store headers as JSON then skip encoding them.
  */
 export const ENCODED_HEADERS: unique symbol = Symbol('diaspora-stream.encoded-headers');
 
-/** The canonical JSON attached with ENCODED_HEADERS, if any. */
-export function encodedHeaders(h: Headers): string | undefined {
-  return (h as { [ENCODED_HEADERS]?: string })[ENCODED_HEADERS];
+/** The canonical compact JSON (UTF-8) of a headers object, written without an intermediate string. */
+export interface EncodedHeaders {
+  /** The headers object encoded: a copy (spread copies symbol keys too) may differ, so it is not trusted. */
+  readonly of: Headers;
+  readonly byteLength: number;
+  writeTo(buf: Uint8Array, pos: number): void;
+}
+
+/** The encoding attached with ENCODED_HEADERS to this very object, if any. */
+export function encodedHeaders(h: Headers): EncodedHeaders | undefined {
+  const enc = (h as { [ENCODED_HEADERS]?: EncodedHeaders })[ENCODED_HEADERS];
+  return enc !== undefined && enc.of === h ? enc : undefined;
 }
 
 export class EventRecord implements Event {
   /** Set by the consumer when it delivers the event. */
   owner: EventOwner | undefined;
-  private rawId: EventID | number;
+  /** The id as given (a safe integer), kept even after the bigint is built. */
+  private readonly num: number | undefined;
+  private big: EventID | undefined;
 
   /** `id` may be given as a safe-integer number: the bigint is built only if somebody reads it. */
   constructor(
@@ -57,17 +68,17 @@ export class EventRecord implements Event {
     /** Source timestamp in ns since the epoch, when the driver knows one. */
     readonly timestamp?: bigint,
   ) {
-    this.rawId = id;
+    if (typeof id === 'number') this.num = id;
+    else this.big = id;
   }
 
   get id(): EventID {
-    const r = this.rawId;
-    return typeof r === 'bigint' ? r : (this.rawId = BigInt(r));
+    return (this.big ??= BigInt(this.num as number));
   }
 
   /** The id as a number when the driver gave one (ack tracking avoids bigints this way). */
   get idNumber(): number | undefined {
-    return typeof this.rawId === 'number' ? this.rawId : undefined;
+    return this.num;
   }
 
   get partition(): PartitionInfo {

@@ -10,7 +10,7 @@
  * at the same time) until `--timeout`.
  */
 import { Option } from 'commander';
-import { NO_MORE_EVENTS, type Consumer } from '../api/consumer.js';
+import { isNoMoreEvents, type Consumer } from '../api/consumer.js';
 import { Driver } from '../api/driver.js';
 import { dumpCompact } from '../api/json.js';
 import type { ThreadPool } from '../api/thread-pool.js';
@@ -148,7 +148,7 @@ async function consumeLoop(consumer: Consumer, n: number, timeout: number, profi
         throw err;
       }
       if (e === undefined) continue;
-      if (e.id === NO_MORE_EVENTS) throw new Error(`The topic ended after ${count} of ${n} events`);
+      if (isNoMoreEvents(e)) throw new Error(`The topic ended after ${count} of ${n} events`);
       count++;
       // the canonical JSON text's length: its size in bytes for ASCII metadata (e.g. the producer bench's), O(1)
       metadataBytes += e.metadata.storedLength || e.metadata.dump().length;

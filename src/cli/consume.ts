@@ -2,7 +2,7 @@
 import type { EventID } from '../api/driver-spi.js';
 import { dumpCompact, type JsonObject } from '../api/json.js';
 import { NoDataSelector } from '../api/data-selection.js';
-import { NO_MORE_EVENTS } from '../api/consumer.js';
+import { isNoMoreEvents } from '../api/consumer.js';
 import { defaultContext, parseCommand, withDriver, type CommandContext, type CommandSpec } from './command.js';
 
 export const spec: CommandSpec = {
@@ -52,7 +52,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
         if (out.length > 0) ctx.out(out), (out = '');
         continue;
       }
-      if (e.id === NO_MORE_EVENTS) break;
+      if (isNoMoreEvents(e)) break;
       next.set(e.partitionIndex, e.id);
       const rec: JsonObject = { partition: e.partitionIndex, id: e.id, metadata: e.metadata.json };
       if (withData) {

@@ -11,7 +11,7 @@
  *   descriptor, waits for the next reader and re-sends the unfinished event (and the ones after it) to it.
  * * Idle, it waits on the driver (a pull without timeout): no busy loop.
  */
-import { NO_MORE_EVENTS, type Consumer, type Event } from '../api/consumer.js';
+import { isNoMoreEvents, type Consumer, type Event } from '../api/consumer.js';
 import { sleep } from '../api/future.js';
 import type { Logger } from '../cli/log.js';
 import { errorReason, isEpipe, tryOpenFifoWriter, writeFully, writeNonBlocking, type FifoWriter } from './fifo-io.js';
@@ -133,7 +133,7 @@ export class ConsumerBridge {
   }
 
   private add(event: Event): void {
-    if (event.id === NO_MORE_EVENTS) return;
+    if (isNoMoreEvents(event)) return;
     let text: string;
     try {
       text = encodeConsumerLine(event.metadata, event.data, this.options.format);

@@ -8,12 +8,11 @@
  * restart point. A failed write is retried with backoff — the unconfirmed suffix of the batch,
  * in order — and never skipped.
  */
-import { NO_MORE_EVENTS, type Consumer, type Event } from '../api/consumer.js';
+import { isNoMoreEvents, type Consumer, type Event } from '../api/consumer.js';
 import type { DataAllocator, DataSelector } from '../api/data-selection.js';
 import { NoDataSelector } from '../api/data-selection.js';
 import type { DataSegments } from '../api/data-segments.js';
 import type { EventID, Headers } from '../api/driver-spi.js';
-import { ENCODED_HEADERS } from '../api/event.js';
 import { DiasporaError, ErrorCodes, errorMessage } from '../api/errors.js';
 import type { Future } from '../api/future.js';
 import { dumpCompact, isJsonObject, type Json } from '../api/json.js';
@@ -21,6 +20,7 @@ import type { Metadata } from '../api/metadata.js';
 import type { Producer } from '../api/producer.js';
 import type { TopicHandle } from '../api/topic.js';
 import type { PartitionMapping, PolicyConfig } from './config.js';
+import { ProvenanceHeaders } from './provenance.js';
 import { applyFilters, type Filter, type ForwardEvent } from './filters.js';
 import type { PolicyMetrics } from './metrics.js';
 
@@ -90,10 +90,7 @@ export class ForwardPolicy {
   /** Woken by requestStop() (removed once their wait ends, so nothing accumulates). */
   private readonly stopListeners = new Set<() => void>();
   private starts: Map<number, EventID> | undefined;
-  /** `{"diaspora-policy":<policy>,"diaspora-src":"<escaped source id>#` */
-  private readonly headerPrefix: string;
-  /** `diaspora-ts` of the batch being read (one clock reading per batch). */
-  private batchTimestamp = '0';
+  private readonly provenance: ProvenanceHeaders;
   private ends: Map<number, EventID> | undefined;
   /** Last event read per partition (its id, a bigint, is only built when the end is checked). */
   private readonly delivered = new Map<number, Event>();
@@ -114,8 +111,7 @@ export class ForwardPolicy {
     private readonly plugins: { selector?: DataSelector; allocator?: DataAllocator; filters: Filter[] },
   ) {
     this.mapping = checkPartitionMapping(cfg, src, dst);
-    const srcJson = dumpCompact(`${src.sourceId}#`);
-    this.headerPrefix = `{"diaspora-policy":${dumpCompact(cfg.name)},"diaspora-src":${srcJson.slice(0, -1)}`;
+    this.provenance = new ProvenanceHeaders(cfg.name, src.sourceId);
   }
 
   private get label(): string {
@@ -158,7 +154,7 @@ export class ForwardPolicy {
     try {
       for (;;) {
         if (this.cfg.stopAtEnd && this.reachedEnd()) break;
-        this.batchTimestamp = (BigInt(Date.now()) * 1_000_000n).toString();
+        if (this.cfg.headers) this.provenance.startBatch();
         const batch = await this.collect(consumer);
         if (writing !== undefined) await writing;
         writing = undefined;
@@ -250,7 +246,7 @@ export class ForwardPolicy {
         readAt = performance.now();
       }
       for (const e of got) {
-        if (e.id === NO_MORE_EVENTS) {
+        if (isNoMoreEvents(e)) {
           this.stopping = true;
           break;
         }
@@ -295,24 +291,7 @@ export class ForwardPolicy {
     const srcHeaders = filtered ?? e.headers;
     let headers: Record<string, string> | undefined;
     if (this.cfg.headers) {
-      headers = {};
-      let own = false;
-      for (const k in srcHeaders) {
-        if (!k.startsWith('diaspora-')) {
-          headers[k] = srcHeaders[k] as string;
-          own = true;
-        }
-      }
-      // inserted in canonical (sorted) order: the headers encoder then needs no sort
-      headers['diaspora-policy'] = this.cfg.name;
-      const idText = String((e as { idNumber?: number }).idNumber ?? e.id);
-      headers['diaspora-src'] = `${this.src.sourceId}#${e.partitionIndex}@${idText}`;
-      headers['diaspora-ts'] = this.batchTimestamp;
-      if (!own) {
-        // only provenance: its canonical JSON is one concatenation (escaped parts computed once)
-        (headers as { [ENCODED_HEADERS]?: string })[ENCODED_HEADERS] =
-          `${this.headerPrefix}${e.partitionIndex}@${idText}","diaspora-ts":"${this.batchTimestamp}"}`;
-      }
+      headers = this.provenance.build(srcHeaders, e.partitionIndex, String((e as { idNumber?: number }).idNumber ?? e.id));
     } else {
       for (const _ in srcHeaders) {
         headers = { ...srcHeaders };

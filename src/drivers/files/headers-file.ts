@@ -4,7 +4,7 @@
  */
 import { dumpCompact, isJsonObject, parseJson } from '../../api/json.js';
 import type { Headers } from '../../api/driver-spi.js';
-import { encodedHeaders } from '../../api/event.js';
+import { encodedHeaders, type EncodedHeaders } from '../../api/event.js';
 
 export const HEADER_PREFIX = 20;
 
@@ -16,8 +16,6 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
  * fast path for the usual strings that need no escaping.
  */
 export function encodeStringMap(headers: Headers): string {
-  const pre = encodedHeaders(headers);
-  if (pre !== undefined) return pre;
   const keys = Object.keys(headers);
   for (let i = 1; i < keys.length; i++) {
     if ((keys[i - 1] as string) > (keys[i] as string)) {
@@ -38,17 +36,23 @@ export function encodeStringMap(headers: Headers): string {
 
 /** Encodes the headers records of a batch into one buffer. */
 export function encodeHeadersRecords(records: { eventId: number; metadataOffset: number; headers: Headers }[]): Buffer {
-  const bodies = records.map((r) => encodeStringMap(r.headers));
+  const bodies = records.map((r) => encodedHeaders(r.headers) ?? encodeStringMap(r.headers));
   // one UTF-8 pass: a UTF-16 code unit never takes more than 3 bytes
   let max = 0;
-  for (const b of bodies) max += HEADER_PREFIX + 3 * b.length;
+  for (const b of bodies) max += HEADER_PREFIX + (typeof b === 'string' ? 3 * b.length : b.byteLength);
   const buf = Buffer.allocUnsafe(max);
   let pos = 0;
   for (let i = 0; i < records.length; i++) {
     const r = records[i] as { eventId: number; metadataOffset: number };
+    const body = bodies[i] as string | EncodedHeaders;
     writeU64(buf, pos, r.eventId);
     writeU64(buf, pos + 8, r.metadataOffset);
-    const n = buf.write(bodies[i] as string, pos + HEADER_PREFIX, 'utf8');
+    let n: number;
+    if (typeof body === 'string') n = buf.write(body, pos + HEADER_PREFIX, 'utf8');
+    else {
+      body.writeTo(buf, pos + HEADER_PREFIX);
+      n = body.byteLength;
+    }
     buf.writeUInt32LE(n, pos + 16);
     pos += HEADER_PREFIX + n;
   }
