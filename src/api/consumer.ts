@@ -187,6 +187,8 @@ export class ConsumerImpl implements Consumer, EventOwner {
   private fetching = false;
   /** The last fetch returned events: more may be ready, so read ahead (sources may cut a fetch short, e.g. at a byte bound). */
   private flowing = false;
+  /** The error of a read-ahead fetch, kept for the next pull (no fetch until it is delivered). */
+  private readAheadError: { err: unknown } | undefined;
   private readonly abort = new AbortController();
   private closed = false;
 
@@ -276,6 +278,14 @@ export class ConsumerImpl implements Consumer, EventOwner {
       f.queued = false;
       f.resolve(this.deliver(this.buffer[this.bufHead++] as SourceEvent));
     }
+    // a read-ahead failed while nobody waited: the first pull after the events before it gets it
+    if (this.readAheadError !== undefined && this.waiting.length > 0) {
+      const f = this.waiting.shift() as PullFuture;
+      f.queued = false;
+      const err = this.readAheadError.err;
+      this.readAheadError = undefined;
+      f.reject(err);
+    }
     this.afterTake();
   }
 
@@ -285,7 +295,7 @@ export class ConsumerImpl implements Consumer, EventOwner {
       this.buffer = [];
       this.bufHead = 0;
     }
-    if (this.fetching || this.closed) return;
+    if (this.fetching || this.closed || this.readAheadError !== undefined) return;
     const buffered = this.buffer.length - this.bufHead;
     if (this.waiting.length > 0 && buffered === 0) this.fetch(true);
     // read ahead while data flows, bounded to two fetches' worth
@@ -318,12 +328,13 @@ export class ConsumerImpl implements Consumer, EventOwner {
       (err: unknown) => {
         this.fetching = false;
         this.flowing = false;
-        // a read error rejects one pull without advancing; the next pull retries
-        const f = this.waiting.shift();
+        // a read error rejects one pull without advancing (the next pull retries); a read-ahead's
+        // error waits for the first pull after the events already buffered
+        const f = this.bufHead < this.buffer.length ? undefined : this.waiting.shift();
         if (f !== undefined) {
           f.queued = false;
           f.reject(err);
-        }
+        } else this.readAheadError = { err };
         if (!this.closed && this.waiting.length > 0) setTimeout(() => this.dispatch(), 10);
       },
     );

@@ -41,7 +41,8 @@ export interface KafkaAdminClient {
 export interface ProduceRecord {
   topic: string;
   partition: number;
-  value: Buffer;
+  /** The value, whole or as segments to be written one after the other. */
+  value: Buffer | readonly Uint8Array[];
   headers: [Buffer, Buffer][] | undefined;
 }
 

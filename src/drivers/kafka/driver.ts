@@ -269,6 +269,10 @@ export class KafkaDriver implements DriverImpl {
       const found = await this.admin.describeTopics(/^[a-zA-Z0-9._-]{1,249}$/.test(iname) ? [kname, iname] : [kname]);
       if (!found.has(kname)) throw notFound(name);
       await this.admin.deleteTopics(found.has(iname) ? [kname, iname] : [kname]);
+      // the broker answers once the deletion is committed, but its metadata may still list the
+      // topic for a moment: wait (bounded) so that topicExists/createTopic right after agree
+      const deadline = Date.now() + 5000;
+      while ((await this.admin.describeTopics([kname])).has(kname) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     } catch (err) {
       throw kafkaError(err);
     }

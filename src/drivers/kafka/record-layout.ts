@@ -20,8 +20,24 @@ export function endOfStreamValue(): Buffer {
 
 /** The 16-byte header of a value with `metadataSize` bytes of record and `dataSize` bytes of data. */
 export function encodeHeader(metadataSize: number, dataSize: number, out: Buffer = Buffer.allocUnsafe(HEADER_SIZE), at = 0): Buffer {
-  out.writeBigUInt64LE(BigInt(metadataSize), at);
-  out.writeBigUInt64LE(BigInt(dataSize), at + 8);
+  // u64 as two u32 words (sizes stay below 2^53): no bigint on the hot path
+  out.writeUInt32LE(metadataSize >>> 0, at);
+  out.writeUInt32LE(Math.floor(metadataSize / 0x1_0000_0000), at + 4);
+  out.writeUInt32LE(dataSize >>> 0, at + 8);
+  out.writeUInt32LE(Math.floor(dataSize / 0x1_0000_0000), at + 12);
+  return out;
+}
+
+/**
+ * One record value as segments, nothing copied: the header (written into `headers` at
+ * `at`, HEADER_SIZE bytes), the serialized metadata record, then the data segments.
+ */
+export function valueSegments(record: Uint8Array, data: readonly Uint8Array[], headers: Buffer, at: number): Uint8Array[] {
+  let dataSize = 0;
+  for (const s of data) dataSize += s.length;
+  encodeHeader(record.length, dataSize, headers, at);
+  const out: Uint8Array[] = [headers.subarray(at, at + HEADER_SIZE), record];
+  for (const s of data) out.push(s);
   return out;
 }
 

@@ -2,10 +2,9 @@
  * Producing (kafka-octopus.md §7): the TopicWriter of a Kafka topic. Each appended batch goes to
  * its explicit partition as octopus-layout values (§5, key null, headers), and resolves with the
  * offsets the broker assigned. The producer client is idempotent with acks=all, and exactly ONE
- * send is in flight per client (concurrent sends of one idempotent producer lose records with
- * @platformatic/kafka 1.35, issue #326): batches of several partitions that queue up while a send
- * is in flight go out together in the next send. After a failed send the client is replaced by a
- * new one (fresh producer id and sequences, issue #309).
+ * send is in flight per client: what queues up meanwhile (of any partition) goes out together in
+ * the next send, the chunks of each partition merged into one record batch. After a failed send
+ * the client is replaced by a new one (fresh producer id and sequences).
  */
 import { forEachRecord, type EventBatch, type EventIds, type Headers, type TopicWriter } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
@@ -14,12 +13,16 @@ import { log } from '../../api/logging.js';
 import type { KafkaClientFactory, KafkaProducerClient, ProduceRecord } from './client.js';
 import { kafkaError } from './client-errors.js';
 import type { ConnectionSettings, ProducerSettings } from './options.js';
-import { encodeValue, endOfStreamValue } from './record-layout.js';
+import { endOfStreamValue, HEADER_SIZE, valueSegments } from './record-layout.js';
+import { valueLength } from './record-batch.js';
 
 /** Per-record overhead estimate in a record batch (varints, attributes, deltas). */
 const RECORD_OVERHEAD = 24;
 /** Upper bound of one produce request (all partitions together). */
 const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+
+/** A record value, whole or as segments. */
+type Value = Buffer | readonly Uint8Array[];
 
 interface Item {
   ids: EventID[];
@@ -37,7 +40,7 @@ interface Chunk {
   partition: number;
   /** Index of the chunk's first record within its item. */
   start: number;
-  values: Buffer[];
+  values: Value[];
   headers: ([Buffer, Buffer][] | undefined)[];
   bytes: number;
 }
@@ -66,11 +69,14 @@ export class KafkaWriter implements TopicWriter {
 
   append(partition: number, batch: EventBatch): Promise<EventIds> {
     if (this.closed) return Promise.reject(new DiasporaError('Producer is closed', { code: ErrorCodes.CLOSED }));
-    const values: Buffer[] = [];
+    const values: Value[] = [];
     const headers: ([Buffer, Buffer][] | undefined)[] = [];
+    // the values' octopus headers, side by side in one buffer; metadata and data are not copied
+    // until the record batch is encoded
+    const valueHeaders = Buffer.allocUnsafe(batch.count * HEADER_SIZE);
     forEachRecord(batch, (i, record) => {
       const d = batch.data[i];
-      values.push(encodeValue(record, d === undefined || d.size === 0 ? [] : d.segments));
+      values.push(valueSegments(record, d === undefined || d.size === 0 ? [] : d.segments, valueHeaders, i * HEADER_SIZE));
       headers.push(encodeHeaders(batch.headers?.[i]));
     });
     return this.enqueue(partition, values, headers);
@@ -82,7 +88,7 @@ export class KafkaWriter implements TopicWriter {
     await Promise.all(parts.map((p) => this.enqueue(p, [endOfStreamValue()], [undefined])));
   }
 
-  private enqueue(partition: number, values: Buffer[], headers: ([Buffer, Buffer][] | undefined)[]): Promise<EventIds> {
+  private enqueue(partition: number, values: Value[], headers: ([Buffer, Buffer][] | undefined)[]): Promise<EventIds> {
     if (!Number.isInteger(partition) || partition < 0 || partition >= this.numPartitions) {
       return Promise.reject(new DiasporaError(`Invalid partition ${partition}`, { code: ErrorCodes.INVALID_ARGUMENT }));
     }
@@ -95,9 +101,9 @@ export class KafkaWriter implements TopicWriter {
       // split into record batches within the per-batch limits (message.max.bytes, batch.num.messages)
       let chunk: Chunk | undefined;
       for (let i = 0; i < values.length; i++) {
-        const v = values[i] as Buffer;
+        const v = values[i] as Value;
         const h = headers[i];
-        let size = v.length + RECORD_OVERHEAD;
+        let size = valueLength(v) + RECORD_OVERHEAD;
         if (h !== undefined) for (const [k, x] of h) size += k.length + x.length + 4;
         if (chunk === undefined || chunk.values.length >= this.settings.maxBatchRecords || (chunk.bytes + size > this.settings.maxBatchBytes && chunk.values.length > 0)) {
           chunk = { item, partition, start: i, values: [], headers: [], bytes: 0 };
@@ -132,18 +138,26 @@ export class KafkaWriter implements TopicWriter {
       for (const f of w) f();
       return;
     }
-    // one chunk per partition per request (a partition's records form one batch), in queue order
+    // the queued chunks of each partition, in queue order, merged into one record batch per
+    // partition within the batch limits: what queued up during the last send goes out in one
     const taken: Chunk[] = [];
-    const seen = new Set<number>();
+    const perPartition = new Map<number, { records: number; bytes: number; full: boolean }>();
     let bytes = 0;
     for (let i = 0; i < this.queue.length; ) {
       const c = this.queue[i] as Chunk;
-      if (seen.has(c.partition) || (taken.length > 0 && bytes + c.bytes > MAX_REQUEST_BYTES)) {
-        seen.add(c.partition); // keep per-partition order: nothing of this partition may overtake
+      let p = perPartition.get(c.partition);
+      if (p === undefined) perPartition.set(c.partition, (p = { records: 0, bytes: 0, full: false }));
+      const fits =
+        !p.full &&
+        (p.records === 0 || (p.records + c.values.length <= this.settings.maxBatchRecords && p.bytes + c.bytes <= this.settings.maxBatchBytes)) &&
+        (taken.length === 0 || bytes + c.bytes <= MAX_REQUEST_BYTES);
+      if (!fits) {
+        p.full = true; // keep per-partition order: nothing later of this partition may overtake
         i++;
         continue;
       }
-      seen.add(c.partition);
+      p.records += c.values.length;
+      p.bytes += c.bytes;
       taken.push(c);
       bytes += c.bytes;
       this.queue.splice(i, 1);
@@ -160,7 +174,7 @@ export class KafkaWriter implements TopicWriter {
     for (const c of chunks) {
       if (c.item.failed) continue;
       for (let i = 0; i < c.values.length; i++) {
-        records.push({ topic: this.topic, partition: c.partition, value: c.values[i] as Buffer, headers: c.headers[i] });
+        records.push({ topic: this.topic, partition: c.partition, value: c.values[i] as Value, headers: c.headers[i] });
       }
     }
     const live = chunks.filter((c) => !c.item.failed);
@@ -175,13 +189,17 @@ export class KafkaWriter implements TopicWriter {
       for (const c of live) this.fail(c.item, e);
       return;
     }
+    // a chunk's records follow those of the earlier chunks of its partition in the batch
+    const before = new Map<number, number>();
     for (const c of live) {
       const base = bases.get(`${this.topic}:${c.partition}`);
+      const offset = before.get(c.partition) ?? 0;
+      before.set(c.partition, offset + c.values.length);
       if (base === undefined || base < 0n) {
         this.fail(c.item, kafkaError(new Error(`no offset returned for partition ${c.partition}`)));
         continue;
       }
-      this.complete(c, base);
+      this.complete(c, base + BigInt(offset));
     }
   }
 

@@ -167,7 +167,7 @@ export class FakeCluster {
           }
           const bases = new Map<string, bigint>();
           for (const r of records) {
-            const off = c.append(r.topic, r.partition, r.value, r.headers ?? []);
+            const off = c.append(r.topic, r.partition, Buffer.isBuffer(r.value) ? r.value : Buffer.concat(r.value), r.headers ?? []);
             const k = `${r.topic}:${r.partition}`;
             if (!bases.has(k)) bases.set(k, off);
           }

@@ -1,0 +1,158 @@
+/**
+ * Kafka record batches (message format v2, KIP-98): the bytes of one partition's records in a
+ * Produce request, encoded in one pass into one buffer. @platformatic/kafka 1.35 builds every
+ * record from several small buffers that it then concatenates, which cost ~2.5 µs per record on
+ * the producer's hot path; this encoder sizes the batch first and writes it in place.
+ *
+ * Layout (all big-endian): baseOffset i64, batchLength i32, partitionLeaderEpoch i32, magic i8 (2),
+ * crc u32 (CRC-32C of everything after it), attributes i16, lastOffsetDelta i32, baseTimestamp
+ * i64, maxTimestamp i64, producerId i64, producerEpoch i16, baseSequence i32, recordCount i32,
+ * then the records (compressed as one block when a codec is set). A record: length varint,
+ * attributes i8, timestampDelta varlong, offsetDelta varint, key (length varint, -1 = null),
+ * value (length varint + bytes), header count varint, headers (key and value with varint lengths).
+ */
+
+/** Bytes before the records. */
+export const BATCH_HEADER_SIZE = 61;
+/** Offset of the attributes field: where the CRC-covered part starts. */
+const CRC_START = 21;
+
+export interface BatchRecord {
+  /** The value, whole or as segments (written one after the other, not concatenated first). */
+  value: Uint8Array | readonly Uint8Array[];
+  headers?: readonly (readonly [Uint8Array, Uint8Array])[] | undefined;
+}
+
+export interface BatchParams {
+  producerId: bigint;
+  producerEpoch: number;
+  baseSequence: number;
+  /** ms since the epoch, for every record (CreateTime). */
+  timestamp: bigint;
+  /** CRC-32C (Castagnoli) of the bytes. */
+  crc32c: (bytes: Uint8Array) => number;
+  /** Compression of the records block: the codec's attribute bits and its function. */
+  compression?: { bitmask: number; compress: (records: Buffer) => Buffer } | undefined;
+}
+
+/** Bytes of a zigzag varint of a 32-bit signed value. */
+function varintSize(n: number): number {
+  let v = ((n << 1) ^ (n >> 31)) >>> 0;
+  let size = 1;
+  while (v >= 0x80) {
+    v >>>= 7;
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(buf: Buffer, pos: number, n: number): number {
+  let v = ((n << 1) ^ (n >> 31)) >>> 0;
+  while (v >= 0x80) {
+    buf[pos++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
+/** Bytes of a record value. */
+export function valueLength(v: Uint8Array | readonly Uint8Array[]): number {
+  if (v instanceof Uint8Array) return v.length;
+  let n = 0;
+  for (const s of v) n += s.length;
+  return n;
+}
+
+/** Size of a record's body (after its length varint). */
+function bodySize(r: BatchRecord, offsetDelta: number): number {
+  // attributes, timestampDelta 0, offsetDelta, null key (-1)
+  let size = 1 + 1 + varintSize(offsetDelta) + 1;
+  const len = valueLength(r.value);
+  size += varintSize(len) + len;
+  const h = r.headers;
+  size += varintSize(h === undefined ? 0 : h.length);
+  if (h !== undefined) for (const [k, v] of h) size += varintSize(k.length) + k.length + varintSize(v.length) + v.length;
+  return size;
+}
+
+function writeRecords(records: readonly BatchRecord[], bodies: Int32Array, buf: Buffer, pos: number): number {
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i] as BatchRecord;
+    pos = writeVarint(buf, pos, bodies[i] as number);
+    buf[pos++] = 0; // attributes
+    buf[pos++] = 0; // timestampDelta: every record has the batch's timestamp
+    pos = writeVarint(buf, pos, i);
+    buf[pos++] = 1; // key length -1 (zigzag 1): null key
+    const v = r.value;
+    if (v instanceof Uint8Array) {
+      pos = writeVarint(buf, pos, v.length);
+      buf.set(v, pos);
+      pos += v.length;
+    } else {
+      pos = writeVarint(buf, pos, valueLength(v));
+      for (const s of v) {
+        buf.set(s, pos);
+        pos += s.length;
+      }
+    }
+    const h = r.headers;
+    pos = writeVarint(buf, pos, h === undefined ? 0 : h.length);
+    if (h !== undefined) {
+      for (const [k, v] of h) {
+        pos = writeVarint(buf, pos, k.length);
+        buf.set(k, pos);
+        pos += k.length;
+        pos = writeVarint(buf, pos, v.length);
+        buf.set(v, pos);
+        pos += v.length;
+      }
+    }
+  }
+  return pos;
+}
+
+/** Encodes `records` (at least one) as one record batch with base offset 0. */
+export function encodeRecordBatch(records: readonly BatchRecord[], p: BatchParams): Buffer {
+  const n = records.length;
+  if (n === 0) throw new RangeError('a record batch holds at least one record');
+  const bodies = new Int32Array(n);
+  let recordsSize = 0;
+  for (let i = 0; i < n; i++) {
+    const b = bodySize(records[i] as BatchRecord, i);
+    bodies[i] = b;
+    recordsSize += varintSize(b) + b;
+  }
+  let buf: Buffer;
+  let end: number;
+  if (p.compression === undefined) {
+    buf = Buffer.allocUnsafe(BATCH_HEADER_SIZE + recordsSize);
+    end = writeRecords(records, bodies, buf, BATCH_HEADER_SIZE);
+  } else {
+    const raw = Buffer.allocUnsafe(recordsSize);
+    writeRecords(records, bodies, raw, 0);
+    const compressed = p.compression.compress(raw);
+    buf = Buffer.allocUnsafe(BATCH_HEADER_SIZE + compressed.length);
+    buf.set(compressed, BATCH_HEADER_SIZE);
+    end = buf.length;
+  }
+  buf.writeBigInt64BE(0n, 0); // baseOffset: assigned by the broker
+  buf.writeInt32BE(end - 12, 8); // batchLength: the bytes after this field
+  buf.writeInt32BE(-1, 12); // partitionLeaderEpoch: set by the broker
+  buf[16] = 2; // magic
+  buf.writeInt16BE(p.compression?.bitmask ?? 0, 21);
+  buf.writeInt32BE(n - 1, 23); // lastOffsetDelta
+  buf.writeBigInt64BE(p.timestamp, 27);
+  buf.writeBigInt64BE(p.timestamp, 35);
+  buf.writeBigInt64BE(p.producerId, 43);
+  buf.writeInt16BE(p.producerEpoch, 51);
+  buf.writeInt32BE(p.baseSequence, 53);
+  buf.writeInt32BE(n, 57);
+  buf.writeUInt32BE(p.crc32c(buf.subarray(CRC_START, end)) >>> 0, 17);
+  return buf;
+}
+
+/** The base sequence after `count` more records (sequences wrap from 2^31 − 1 to 0). */
+export function nextSequence(sequence: number, count: number): number {
+  return (sequence + count) % 0x8000_0000;
+}

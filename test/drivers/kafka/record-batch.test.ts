@@ -1,0 +1,133 @@
+/**
+ * Our record batch encoder against an independent decoder (the library's readRecordsBatch) and a
+ * bitwise CRC-32C: every field, varint length boundaries, headers, compression, sequences.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Reader, compressionsAlgorithms, crc32c, readRecordsBatch } from '@platformatic/kafka';
+import { BATCH_HEADER_SIZE, encodeRecordBatch, nextSequence, type BatchRecord } from '../../../src/drivers/kafka/record-batch.js';
+
+/** CRC-32C, bit by bit (Castagnoli, reflected polynomial 0x82F63B78): the reference for the checksum. */
+function crc32cBitwise(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const b of bytes) {
+    crc ^= b;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+const params = { producerId: 4242n, producerEpoch: 3, baseSequence: 17, timestamp: 1_795_000_000_123n, crc32c: crc32cBitwise };
+
+function decode(buf: Buffer) {
+  return readRecordsBatch(Reader.from(buf)) as unknown as {
+    firstOffset: bigint;
+    length: number;
+    partitionLeaderEpoch: number;
+    magic: number;
+    crc: number;
+    attributes: number;
+    lastOffsetDelta: number;
+    firstTimestamp: bigint;
+    maxTimestamp: bigint;
+    producerId: bigint;
+    producerEpoch: number;
+    firstSequence: number;
+    records: { attributes: number; timestampDelta: bigint; offsetDelta: number; key: Buffer | null; value: Buffer; headers: [Buffer, Buffer][] }[];
+  };
+}
+
+describe('kafka record batches (message format v2)', () => {
+  it('encode every header field, the CRC-32C and each record as the library decodes them', () => {
+    const records: BatchRecord[] = [
+      { value: Buffer.from('first') },
+      { value: Buffer.alloc(0), headers: [[Buffer.from('k'), Buffer.from('v')]] },
+      { value: Buffer.from('third'), headers: [[Buffer.from('a'), Buffer.alloc(0)], [Buffer.from('ü'), Buffer.from('x'.repeat(200))]] },
+    ];
+    const buf = encodeRecordBatch(records, params);
+    const b = decode(buf);
+    assert.equal(b.firstOffset, 0n);
+    assert.equal(b.length, buf.length - 12);
+    assert.equal(b.partitionLeaderEpoch, -1);
+    assert.equal(b.magic, 2);
+    assert.equal(b.crc, crc32cBitwise(buf.subarray(21)));
+    assert.equal(b.attributes, 0);
+    assert.equal(b.lastOffsetDelta, 2);
+    assert.equal(b.firstTimestamp, params.timestamp);
+    assert.equal(b.maxTimestamp, params.timestamp);
+    assert.equal(b.producerId, 4242n);
+    assert.equal(b.producerEpoch, 3);
+    assert.equal(b.firstSequence, 17);
+    assert.equal(b.records.length, 3);
+    b.records.forEach((r, i) => {
+      assert.equal(r.attributes, 0);
+      assert.equal(r.timestampDelta, 0n);
+      assert.equal(r.offsetDelta, i);
+      assert.equal(r.key, null);
+      assert.deepEqual(Buffer.from(r.value), Buffer.from(records[i]?.value as Uint8Array));
+      assert.deepEqual(
+        r.headers.map(([k, v]) => [Buffer.from(k).toString(), Buffer.from(v).toString()]),
+        (records[i]?.headers ?? []).map(([k, v]) => [Buffer.from(k).toString(), Buffer.from(v).toString()]),
+      );
+    });
+  });
+
+  it('size varints right at their boundaries (1, 2, 3 and 4 bytes), with nothing left over', () => {
+    for (const len of [63, 64, 65, 8191, 8192, 1_048_575, 1_048_576]) {
+      const value = Buffer.alloc(len, len % 251);
+      const buf = encodeRecordBatch([{ value }, { value: Buffer.from([1]) }], params);
+      const b = decode(buf);
+      assert.equal(b.records[0]?.value.length, len, `value of ${len} bytes`);
+      assert.ok(Buffer.from(b.records[0]?.value as Buffer).equals(value));
+      assert.deepEqual([...(b.records[1]?.value as Buffer)], [1]);
+      assert.equal(b.length + 12, buf.length, `batch length for ${len}`);
+    }
+  });
+
+  it('many records: offset deltas past one varint byte, CRC equal to the library’s', () => {
+    const records = Array.from({ length: 300 }, (_, i) => ({ value: Buffer.from(`event ${i}`) }));
+    const buf = encodeRecordBatch(records, { ...params, crc32c });
+    const b = decode(buf);
+    assert.equal(b.crc, crc32cBitwise(buf.subarray(21)));
+    assert.deepEqual(
+      b.records.map((r) => [r.offsetDelta, Buffer.from(r.value).toString()]),
+      records.map((r, i) => [i, r.value.toString()]),
+    );
+  });
+
+  it('compress the records block and flag the codec in the attributes', () => {
+    const algo = compressionsAlgorithms.gzip;
+    const records = Array.from({ length: 50 }, (_, i) => ({ value: Buffer.from(`repeated payload ${i % 3} `.repeat(20)) }));
+    const buf = encodeRecordBatch(records, { ...params, compression: { bitmask: algo.bitmask, compress: (r) => algo.compressSync(r) } });
+    const plain = encodeRecordBatch(records, params);
+    assert.ok(buf.length < plain.length / 3, `compressed ${buf.length} vs ${plain.length} bytes`);
+    const b = decode(buf);
+    assert.equal(b.attributes & 0b111, algo.bitmask);
+    assert.equal(b.crc, crc32cBitwise(buf.subarray(21)));
+    assert.equal(b.length, buf.length - 12);
+    assert.deepEqual(
+      b.records.map((r) => Buffer.from(r.value).toString()),
+      records.map((r) => r.value.toString()),
+    );
+    assert.ok(buf.length > BATCH_HEADER_SIZE);
+  });
+
+  it('write a value given as segments exactly like the same value whole', () => {
+    const parts = [Buffer.from('head-'), Buffer.alloc(0), Buffer.alloc(100, 7), Buffer.from('-tail')];
+    const segmented = encodeRecordBatch([{ value: parts }, { value: [Buffer.from('x')] }], params);
+    const whole = encodeRecordBatch([{ value: Buffer.concat(parts) }, { value: Buffer.from('x') }], params);
+    assert.ok(segmented.equals(whole));
+    assert.deepEqual(Buffer.from(decode(segmented).records[0]?.value as Buffer), Buffer.concat(parts));
+  });
+
+  it('refuse an empty batch', () => {
+    assert.throws(() => encodeRecordBatch([], params), /at least one record/);
+  });
+
+  it('sequences advance by the record count and wrap after 2^31 - 1', () => {
+    assert.equal(nextSequence(0, 5), 5);
+    assert.equal(nextSequence(0x7fff_fffe, 1), 0x7fff_ffff);
+    assert.equal(nextSequence(0x7fff_ffff, 1), 0);
+    assert.equal(nextSequence(0x7fff_fff0, 0x20), 0x10);
+  });
+});
