@@ -2,7 +2,7 @@
 # A real Apache Kafka broker (KRaft, broker+controller, loopback only) for the integration tests.
 # See test/kafka-broker/README.md and specs/dependencies.md §5.
 #
-#   scripts/kafka.sh start|stop|status [--mode plain|secure|multi]
+#   scripts/kafka.sh start|stop|status|restart [--mode plain|secure|multi] [--kill]
 #
 # stdout carries only results (the bootstrap address is always the last line of `start`);
 # progress and errors go to stderr. Exit codes: 0 ok, 1 failed / not running, 2 usage or missing prerequisite
@@ -11,12 +11,14 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: scripts/kafka.sh start|stop|status [--mode plain|secure|multi]
+usage: scripts/kafka.sh start|stop|status|restart [--mode plain|secure|multi] [--kill]
 
   start   fetch the broker jars if missing, start the broker(s), wait until ready, print the bootstrap
           address(es); the last stdout line is always 127.0.0.1:PORT. If already running, print them again.
   stop    SIGTERM the recorded broker pid(s) (SIGKILL after 20 s) and delete the data directory.
   status  print "running" and the address(es) (exit 0) or "not running" (exit 1).
+  restart stop the broker (SIGTERM; with --kill, SIGKILL: a crash) and start it again on the same data and
+          ports, wait until ready, print the address(es) like start (plain and secure modes; for fault tests).
 
 modes:
   plain   one broker, PLAINTEXT listener                         (default)
@@ -59,16 +61,18 @@ die() {
 
 cmd=
 mode=plain
+restart_kill=0
 while [ $# -gt 0 ]; do
   case $1 in
     --mode) [ $# -ge 2 ] || die 2 "--mode needs a value"; mode=$2; shift 2 ;;
     --mode=*) mode=${1#--mode=}; shift ;;
     -h | --help | help) usage; exit 0 ;;
-    start | stop | status) [ -z "$cmd" ] || die 2 "more than one command"; cmd=$1; shift ;;
+    start | stop | status | restart) [ -z "$cmd" ] || die 2 "more than one command"; cmd=$1; shift ;;
+    --kill) restart_kill=1; shift ;;
     *) usage >&2; die 2 "unknown argument: $1" ;;
   esac
 done
-[ -n "$cmd" ] || { usage >&2; die 2 "missing command (start, stop or status)"; }
+[ -n "$cmd" ] || { usage >&2; die 2 "missing command (start, stop, status or restart)"; }
 case $mode in
   plain | secure | multi) ;;
   *) die 2 "unknown mode: $mode (plain, secure or multi)" ;;
@@ -448,10 +452,34 @@ EOF
   ) >"$t/openssl.log" 2>&1 || { cat "$t/openssl.log" >&2; die 1 "certificate generation failed"; }
 }
 
+# Launch the broker JVM of dir (already formatted, server.properties written) in the background; records broker.pid.
+exec_broker() { # dir heap
+  local dir=$1 heap=$2
+  local -a jvm=() heap_a=() extra=()
+  read -r -a heap_a <<<"$heap"
+  read -r -a extra <<<"${KAFKA_JVM_OPTS:-}"
+  jvm=("${heap_a[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+    -XX:+ExplicitGCInvokesConcurrent -XX:MaxDirectMemorySize=256m -XX:ActiveProcessorCount=2
+    -XX:TieredStopAtLevel=1 -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=info -Dorg.slf4j.simpleLogger.showDateTime=true
+    "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS" -Dorg.slf4j.simpleLogger.showThreadName=false
+    "${extra[@]}")
+  (
+    # do not leak our descriptors (the flock on fd 9, a caller's pipes) into the long-running broker
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if [[ $fd =~ ^[0-9]+$ ]] && [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    trap '' HUP
+    exec "$JAVA" "${jvm[@]}" -cp "$LIBS_DIR/*" kafka.Kafka "$dir/server.properties"
+  ) </dev/null >>"$dir/broker.log" 2>&1 &
+  echo $! >"$dir/broker.pid"
+}
+
 # Prepare, format and launch one cluster in dir (kind plain|secure); records broker.pid and the address files.
 launch_cluster() { # dir kind heap
   local dir=$1 kind=$2 heap=$3 cid pid p_plain p_ctrl p_sasl_ssl p_sasl_plain p_ssl
-  local -a ports=() fmt=() jvm=() heap_a=() extra=()
+  local -a ports=() fmt=()
   safe_wipe "$dir"
   mkdir -p "$dir"
   echo "$kind" >"$dir/$MARKER"
@@ -500,25 +528,8 @@ EOF
     -cp "$LIBS_DIR/*" kafka.tools.StorageTool format -t "$cid" -c "$props" "${fmt[@]}" >"$dir/format.log" 2>&1 ||
     { cat "$dir/format.log" >&2; die 1 "kafka.tools.StorageTool format failed ($dir)"; }
 
-  read -r -a heap_a <<<"$heap"
-  read -r -a extra <<<"${KAFKA_JVM_OPTS:-}"
-  jvm=("${heap_a[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
-    -XX:+ExplicitGCInvokesConcurrent -XX:MaxDirectMemorySize=256m -XX:ActiveProcessorCount=2
-    -XX:TieredStopAtLevel=1 -Djava.awt.headless=true -Djava.net.preferIPv4Stack=true
-    -Dorg.slf4j.simpleLogger.defaultLogLevel=info -Dorg.slf4j.simpleLogger.showDateTime=true
-    "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS" -Dorg.slf4j.simpleLogger.showThreadName=false
-    "${extra[@]}")
-  (
-    # do not leak our descriptors (the flock on fd 9, a caller's pipes) into the long-running broker
-    for fd in /proc/$BASHPID/fd/*; do
-      fd=${fd##*/}
-      if [[ $fd =~ ^[0-9]+$ ]] && [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-    done
-    trap '' HUP
-    exec "$JAVA" "${jvm[@]}" -cp "$LIBS_DIR/*" kafka.Kafka "$props"
-  ) </dev/null >>"$dir/broker.log" 2>&1 &
-  pid=$!
-  echo "$pid" >"$dir/broker.pid"
+  exec_broker "$dir" "$heap"
+  pid=$(read_pid "$dir")
   echo "127.0.0.1:$p_plain" >"$dir/bootstrap"
   if [ "$kind" = secure ]; then
     printf 'PLAINTEXT=127.0.0.1:%s\nSASL_SSL=127.0.0.1:%s\nSASL_PLAINTEXT=127.0.0.1:%s\nSSL=127.0.0.1:%s\n' \
@@ -641,6 +652,40 @@ do_stop() {
   log "stopped; removed $DATA_DIR"
 }
 
+# Stops the broker (SIGTERM, or SIGKILL with --kill: a crash) and starts it again on the same data and ports,
+# for fault tests; waits for readiness and prints the addresses like start.
+do_restart() {
+  need node "Node.js 20+ is needed for the readiness probe"
+  need flock "util-linux"
+  [ "$mode" != multi ] || die 2 "restart supports the plain and secure modes"
+  lock_data_dir
+  local kind pid out rc=0 t0 ms
+  kind=$(cat "$DATA_DIR/$MARKER" 2>/dev/null || true)
+  [ "$kind" = "$mode" ] || die 1 "no $mode harness in $DATA_DIR (found: ${kind:-nothing})"
+  pid=$(read_pid "$DATA_DIR")
+  if pid_alive "$pid" "$DATA_DIR"; then
+    if [ "$restart_kill" = 1 ]; then
+      log "killing broker pid $pid (SIGKILL)"
+      kill -KILL "$pid" 2>/dev/null || true
+      while cluster_running "$DATA_DIR"; do sleep 0.05; done
+    else
+      kill_clusters "$DATA_DIR"
+    fi
+  fi
+  t0=$(date +%s%N)
+  exec_broker "$DATA_DIR" "${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
+  log "restarted broker pid $(read_pid "$DATA_DIR") in $DATA_DIR"
+  out=$(helper probe "$START_TIMEOUT" "$(probe_target "$DATA_DIR")") || rc=$?
+  if [ "$rc" != 0 ]; then
+    log "NOT READY after restart: $out"
+    tail -n 60 "$DATA_DIR/broker.log" >&2 || true
+    die 1 "broker did not become ready after the restart"
+  fi
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  log "ready again in $((ms / 1000)).$((ms % 1000 / 100))s"
+  print_result
+}
+
 do_status() {
   local kind d n=0 up=0
   kind=$(cat "$DATA_DIR/$MARKER" 2>/dev/null || true)
@@ -666,4 +711,5 @@ case $cmd in
   start) do_start ;;
   stop) do_stop ;;
   status) do_status ;;
+  restart) do_restart ;;
 esac

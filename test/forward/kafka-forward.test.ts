@@ -7,16 +7,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Driver } from '../../src/api/driver.js';
 import type { Json } from '../../src/api/json.js';
 import { Metadata } from '../../src/api/metadata.js';
 import {
   CtlProcess,
-  ROOT,
   countEvents,
   createTopic,
   freePort,
@@ -30,7 +27,7 @@ import {
   type NewEvent,
   type ReadEvent,
 } from '../helpers/cli.js';
-import { kafkaSuite, uniqueName, type KafkaEnv } from '../helpers/kafka.js';
+import { kafkaSuite, OwnBroker, uniqueName, type KafkaEnv } from '../helpers/kafka.js';
 
 const RUNNING = '[info] Forwarding daemon running. Press Ctrl+C to stop.';
 const STOPPED = '[info] Forwarding daemon stopped.';
@@ -497,38 +494,15 @@ kafkaSuite('forward with Kafka (diaspora-ctl.md §8, forwarding.md §3–§4)', 
   // A broker of our own, frozen while the daemon runs
 
   describe('a broker of our own, frozen (SIGSTOP ~8 s) while the daemon runs', () => {
-    const brokerDir = mkdtempSync(join(tmpdir(), 'diaspora-fwd-frozen-broker-'));
-    const script = join(ROOT, 'scripts', 'kafka.sh');
-    const kenv = { ...process.env, KAFKA_DATA_DIR: brokerDir };
+    const own = new OwnBroker();
     let broker: { pid: number; bootstrap: string } | undefined;
-    let brokerError = '';
     let frozen = false;
 
     before(() => {
-      const start = spawnSync('bash', [script, 'start', '--mode', 'plain'], { env: kenv, encoding: 'utf8', timeout: 120_000 });
-      let pid = NaN;
-      try {
-        pid = Number(readFileSync(join(brokerDir, 'broker.pid'), 'utf8').trim());
-      } catch {
-        // not started
-      }
-      const bootstrap = (start.stdout ?? '').trim().split('\n').pop() ?? '';
-      if (start.status === 0 && Number.isInteger(pid) && pid > 0 && /^127\.0\.0\.1:\d+$/.test(bootstrap)) broker = { pid, bootstrap };
-      else brokerError = `scripts/kafka.sh start --mode plain failed (exit ${start.status}, pid ${pid}, bootstrap ${bootstrap})\n${start.stderr}`;
+      if (own.start()) broker = { pid: own.pid, bootstrap: own.bootstrap };
     });
 
-    after(() => {
-      if (broker !== undefined && frozen) {
-        try {
-          process.kill(broker.pid, 'SIGCONT');
-        } catch {
-          // gone
-        }
-      }
-      spawnSync('bash', [script, 'stop', '--mode', 'plain'], { env: kenv, stdio: 'ignore', timeout: 60_000 });
-      rmSync(brokerDir, { recursive: true, force: true });
-      rmSync(`${brokerDir}.lock`, { force: true }); // scripts/kafka.sh's lock file beside the data directory
-    });
+    after(() => own.stop());
 
     /**
      * Forwards files → kafka continuously: 1000 events, then the broker is frozen ~8 s while 1000 more reach the
@@ -536,7 +510,7 @@ kafkaSuite('forward with Kafka (diaspora-ctl.md §8, forwarding.md §3–§4)', 
      * (`expect`) and must stop with exit 0 on SIGTERM.
      */
     async function frozenRun(label: string, extra: Props, expect: RegExp): Promise<void> {
-      assert.ok(broker !== undefined, brokerError);
+      assert.ok(broker !== undefined, own.error);
       const { pid, bootstrap } = broker;
       const admin: Props = { 'bootstrap.servers': bootstrap };
       const props: Props = { ...admin, ...extra };
@@ -622,8 +596,10 @@ kafkaSuite('forward with Kafka (diaspora-ctl.md §8, forwarding.md §3–§4)', 
       await frozenRun('default timeouts', {}, /^\[warning\] Push timed out for /);
     });
 
-    test('request.timeout.ms 2000: failed writes are retried with back-off (Error in forward worker …), nothing lost, order kept, SIGTERM → 0', { timeout: 120_000 }, async () => {
-      await frozenRun('request.timeout.ms=2000', { 'request.timeout.ms': '2000' }, /^\[error\] Error in forward worker local\/src -> remote\/\S+: Kafka error: /);
+    // the client retries a timed-out request itself until message.timeout.ms; past it, the write fails and the
+    // daemon retries it with back-off
+    test('request.timeout.ms 2000, message.timeout.ms 4000: failed writes are retried with back-off (Error in forward worker …), nothing lost, order kept, SIGTERM → 0', { timeout: 120_000 }, async () => {
+      await frozenRun('request.timeout.ms=2000, message.timeout.ms=4000', { 'request.timeout.ms': '2000', 'message.timeout.ms': '4000' }, /^\[error\] Error in forward worker local\/src -> remote\/\S+: Kafka error: /);
     });
 
     /*
@@ -633,7 +609,7 @@ kafkaSuite('forward with Kafka (diaspora-ctl.md §8, forwarding.md §3–§4)', 
      * and forward everything once the broker is back.
      */
     test('kafka → files, request.timeout.ms 2000: a frozen source broker is transient — the policy keeps running, nothing lost, SIGTERM → 0', { timeout: 120_000 }, async () => {
-      assert.ok(broker !== undefined, brokerError);
+      assert.ok(broker !== undefined, own.error);
       const { pid, bootstrap } = broker;
       const admin: Props = { 'bootstrap.servers': bootstrap };
       const k = uniqueName('fwd-frozen-src');

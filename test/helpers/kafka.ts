@@ -5,8 +5,12 @@
  * broker is a failure (dependencies.md §5).
  */
 import { describe, it } from 'node:test';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from './cli.js';
 
 export interface KafkaEndpoints {
   bootstrap: string;
@@ -77,3 +81,72 @@ export function kafkaSuite(name: string, fn: (env: KafkaEnv) => void): void {
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${randomBytes(5).toString('hex')}`;
 }
+
+/**
+ * A broker of a test's own (scripts/kafka.sh, plain mode, in a temporary directory), for fault
+ * tests that freeze, kill or restart it without disturbing the shared one.
+ */
+export class OwnBroker {
+  readonly dir = mkdtempSync(join(tmpdir(), 'diaspora-own-broker-'));
+  pid = NaN;
+  bootstrap = '';
+  /** Why start() failed ('' when running). */
+  error = '';
+
+  private run(args: string[], timeout: number): SpawnSyncReturns<string> {
+    return spawnSync('bash', [OWN_BROKER_SCRIPT, ...args, '--mode', 'plain'], { env: { ...process.env, KAFKA_DATA_DIR: this.dir }, encoding: 'utf8', timeout });
+  }
+
+  private readPid(): number {
+    try {
+      return Number(readFileSync(join(this.dir, 'broker.pid'), 'utf8').trim());
+    } catch {
+      return NaN;
+    }
+  }
+
+  /** Starts the broker; true when it is ready (else `error` says why). */
+  start(): boolean {
+    const r = this.run(['start'], 120_000);
+    this.pid = this.readPid();
+    const bootstrap = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+    if (r.status === 0 && Number.isInteger(this.pid) && this.pid > 0 && /^127\.0\.0\.1:\d+$/.test(bootstrap)) {
+      this.bootstrap = bootstrap;
+      return true;
+    }
+    this.error = `scripts/kafka.sh start --mode plain failed (exit ${r.status}, pid ${this.pid}, bootstrap ${bootstrap})\n${r.stderr}`;
+    return false;
+  }
+
+  /** Stops the broker (SIGKILL with `kill`: a crash) and starts it again on the same data and port. */
+  restart(kill: boolean): Promise<{ code: number | null; stderr: string }> {
+    return new Promise((resolve) => {
+      const args = [OWN_BROKER_SCRIPT, 'restart', '--mode', 'plain', ...(kill ? ['--kill'] : [])];
+      const child = spawn('bash', args, { env: { ...process.env, KAFKA_DATA_DIR: this.dir }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        this.pid = this.readPid();
+        resolve({ code, stderr });
+      });
+    });
+  }
+
+  /** Resumes a frozen broker (if any), stops it and removes its data. */
+  stop(): void {
+    if (Number.isInteger(this.pid) && this.pid > 0) {
+      try {
+        process.kill(this.pid, 'SIGCONT');
+      } catch {
+        // gone
+      }
+    }
+    this.run(['stop'], 60_000);
+    rmSync(this.dir, { recursive: true, force: true });
+    rmSync(`${this.dir}.lock`, { force: true }); // scripts/kafka.sh's lock file beside the data directory
+  }
+}
+
+const OWN_BROKER_SCRIPT = join(ROOT, 'scripts', 'kafka.sh');

@@ -383,9 +383,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * The idempotent producer (acks=all): its own producer id and per-partition sequences, record
  * batches encoded in one pass (the library's Producer spends ~2.5 µs per record building them),
  * one Produce request per leader, sent on a connection pool of its own. Retriable failures
- * (leader moves, coordinator loading, lost connections) are retried with the SAME encoded batches
- * and sequences, so the broker drops a batch it already appended and answers with its offset.
- * On a final failure the KafkaWriter discards this client: the next one has a fresh producer id.
+ * (leader moves, coordinator loading, lost connections, a restarting broker) are retried, like
+ * librdkafka, until `message.timeout.ms` or `retries`, with the SAME encoded batches and
+ * sequences: the broker drops a batch it already appended and answers with its offset. On a
+ * final failure the KafkaWriter discards this client: the next one has a fresh producer id.
  */
 class PlatformaticProducer implements KafkaProducerClient {
   private readonly admin: Admin;
@@ -394,8 +395,8 @@ class PlatformaticProducer implements KafkaProducerClient {
   /** Next base sequence per `topic:partition`. */
   private readonly sequences = new Map<string, number>();
   private readonly compression: { bitmask: number; compress: (records: Buffer) => Buffer } | undefined;
-  private readonly retries: number;
   private readonly retryDelayMs: number;
+  private closed = false;
 
   constructor(
     conn: ConnectionSettings,
@@ -404,7 +405,6 @@ class PlatformaticProducer implements KafkaProducerClient {
     const o = baseOptions(conn);
     this.admin = new Admin(o);
     this.pool = new ConnectionPool(conn.clientId, poolOptions(o));
-    this.retries = Math.max(2, conn.retries);
     this.retryDelayMs = conn.retryDelayMs;
     if (p.compression !== 'none') {
       const algo = (compressionsAlgorithms as unknown as Record<string, { bitmask: number; compressSync: (b: Buffer) => Buffer }>)[p.compression];
@@ -413,19 +413,21 @@ class PlatformaticProducer implements KafkaProducerClient {
     }
   }
 
+  /** retry.backoff.ms doubling per attempt, at most 1 s (librdkafka's retry.backoff.max.ms). */
   private backoff(attempt: number): Promise<void> {
-    return sleep(Math.min(this.retryDelayMs * 2 ** attempt, 5000));
+    return sleep(Math.min(this.retryDelayMs * 2 ** attempt, 1000));
   }
 
   private async initProducerId(): Promise<{ id: bigint; epoch: number }> {
     const api = await getApi<[string | null, number, bigint, number], { producerId: bigint; producerEpoch: number }>(this.admin, 'InitProducerId');
+    const deadline = performance.now() + this.p.deliveryTimeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
         const r = await api.async(await bootstrapConnection(this.admin), null, this.p.produceTimeoutMs, -1n, -1);
         return { id: r.producerId, epoch: r.producerEpoch };
       } catch (err) {
         // e.g. COORDINATOR_LOAD_IN_PROGRESS on a broker that just started
-        if (attempt >= this.retries || !toClientError(err).retriable) throw err;
+        if (attempt >= this.p.maxRetries || this.closed || performance.now() >= deadline || !toClientError(err).retriable) throw err;
         await this.backoff(attempt);
       }
     }
@@ -465,11 +467,14 @@ class PlatformaticProducer implements KafkaProducerClient {
         pending.push({ key, topic: first.topic, partition: first.partition, batch, count: list.length });
       }
       const out = new Map<string, bigint>();
+      const deadline = performance.now() + this.p.deliveryTimeoutMs;
       for (let attempt = 0; pending.length > 0; attempt++) {
         const failures = await this.sendOnce(pending, out, attempt > 0);
         if (failures.length === 0) break;
         const fatal = failures.find((f) => !f.retriable);
-        if (fatal !== undefined || attempt >= this.retries) throw (fatal ?? (failures[0] as BatchFailure)).err;
+        const giveUp = fatal !== undefined || attempt >= this.p.maxRetries || this.closed || performance.now() >= deadline;
+        if (giveUp) throw (fatal ?? (failures[0] as BatchFailure)).err;
+        if (attempt === 0 || attempt % 10 === 0) log.debug(`Kafka produce: retrying after ${toClientError((failures[0] as BatchFailure).err).message}`);
         // leaders may have moved: look them up again before the retry
         this.admin.clearMetadata();
         await this.backoff(attempt);
@@ -483,7 +488,15 @@ class PlatformaticProducer implements KafkaProducerClient {
   /** One Produce request per leader; returns the batches that were not appended. */
   private async sendOnce(batches: PartitionBatch[], out: Map<string, bigint>, refresh: boolean): Promise<BatchFailure[]> {
     const failures: BatchFailure[] = [];
-    const md = await this.admin.metadata({ topics: [...new Set(batches.map((b) => b.topic))], forceUpdate: refresh });
+    let md: Awaited<ReturnType<Admin['metadata']>>;
+    try {
+      md = await this.admin.metadata({ topics: [...new Set(batches.map((b) => b.topic))], forceUpdate: refresh });
+    } catch (err) {
+      // e.g. the broker is restarting: every batch waits for the next attempt
+      const e = toClientError(err);
+      if (e.kind !== 'network' && e.kind !== 'timeout' && !e.retriable) throw err;
+      return batches.map((batch) => ({ batch, err, retriable: e.kind === 'network' || e.kind === 'timeout' || e.retriable }));
+    }
     const byLeader = new Map<number, PartitionBatch[]>();
     for (const b of batches) {
       const leader = md.topics.get(b.topic)?.partitions[b.partition]?.leader;
@@ -539,6 +552,7 @@ class PlatformaticProducer implements KafkaProducerClient {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     return guard(async () => {
       await Promise.allSettled([this.pool.close(), this.admin.close()]);
     });

@@ -361,6 +361,12 @@ export interface ProducerSettings {
   deliveryTimeoutMs: number;
   /** Broker-side produce timeout. */
   produceTimeoutMs: number;
+  /**
+   * Retries of a retriable produce failure (librdkafka's `retries`, default 2^31 − 1): within
+   * deliveryTimeoutMs, a send is retried with the same sequences, so a broker restart causes
+   * neither loss nor duplicates.
+   */
+  maxRetries: number;
   transactionalId: string | undefined;
 }
 
@@ -377,6 +383,7 @@ export function producerSettings(props: KafkaProps): ProducerSettings {
     maxBatchBytes: Math.min(messageMax, batchSize),
     deliveryTimeoutMs: intProp(props, ['message.timeout.ms', 'delivery.timeout.ms'], 300_000, 1),
     produceTimeoutMs: intProp(props, ['request.timeout.ms'], 30_000, 1),
+    maxRetries: intProp(props, ['retries', 'message.send.max.retries'], 2_147_483_647),
     transactionalId: tid === undefined || tid === '' ? undefined : tid,
   };
 }

@@ -131,6 +131,9 @@ describe('kafka driver options', () => {
     assert.equal(p.maxBatchRecords, 100);
     assert.equal(p.maxBatchBytes, 50000);
     assert.equal(p.deliveryTimeoutMs, 1234);
+    assert.equal(p.maxRetries, 2_147_483_647, "librdkafka's default: retry until message.timeout.ms");
+    assert.equal(producerSettings({ retries: '5' }).maxRetries, 5);
+    assert.equal(producerSettings({ 'message.send.max.retries': '0' }).maxRetries, 0);
     assert.throws(() => producerSettings({ 'batch.num.messages': 'many' }), /Invalid value for Kafka property 'batch.num.messages': many/);
     const c = consumerSettings({ 'auto.offset.reset': 'largest', 'session.timeout.ms': '6000', 'fetch.wait.max.ms': '100' });
     assert.equal(c.autoOffsetReset, 'latest');
