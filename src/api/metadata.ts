@@ -69,6 +69,29 @@ export class Metadata {
     return (this.utf8 as Buffer).copy(target, pos, this.utf8Start, this.utf8End);
   }
 
+  /**
+   * Where this metadata's default-layout record (u32 LE length, u32 0, the stored bytes) already
+   * sits, complete, in the buffer it was read from: producers then write that range as it is,
+   * without copying it. -1 when there is no such record (the start of the range otherwise; it
+   * ends at the stored bytes' end).
+   */
+  storedRecordStart(): number {
+    const b = this.utf8;
+    const s = this.utf8Start;
+    if (b === undefined || s < 8 || b.readUInt32LE(s - 4) !== 0 || b.readUInt32LE(s - 8) !== this.utf8End - s) return -1;
+    return s - 8;
+  }
+
+  /** The buffer holding the stored bytes (see storedRecordStart), when from storage. */
+  get storedBuffer(): Buffer | undefined {
+    return this.utf8;
+  }
+
+  /** End of the stored bytes in storedBuffer. */
+  get storedEnd(): number {
+    return this.utf8End;
+  }
+
   /** Length of the stored UTF-8 bytes (0 when not from storage). */
   get storedLength(): number {
     return this.utf8 === undefined ? 0 : this.utf8End - this.utf8Start;

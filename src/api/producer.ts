@@ -76,9 +76,22 @@ function idAt(first: bigint, k: number): EventID {
 
 const EMPTY_DATA = DataSegments.EMPTY;
 
+/**
+ * The events of one batch: metadata records in `meta` (an own buffer) or, for metadata read from
+ * storage whose record sits complete in the buffer it came from (forwarding), borrowed ranges of
+ * those buffers: consecutive records of one source buffer form one range, written as they are.
+ * `chunks` holds the finished pieces in order; [ownStart, metaPos) of `meta` and `run` are the
+ * open ones.
+ */
 class Batch {
   count = 0;
+  /** Bytes of metadata records (all pieces). */
+  metaBytes = 0;
   metaPos = 0;
+  private ownStart = 0;
+  private readonly chunks: Buffer[] = [];
+  /** The borrowed range being extended. */
+  private run: { buf: Buffer; start: number; end: number } | undefined;
   dataBytes = 0;
   readonly metadataEnds: number[] = [];
   readonly data: DataSegments[] = [];
@@ -89,37 +102,74 @@ class Batch {
   constructor(public meta: Buffer) {}
 
   get bytes(): number {
-    return this.metaPos + this.dataBytes;
+    return this.metaBytes + this.dataBytes;
   }
 
   private reserve(need: number): void {
     if (this.metaPos + need > this.meta.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.meta.length * 2, this.metaPos + need));
-      this.meta.copy(grown, 0, 0, this.metaPos);
+      // the bytes before ownStart are already chunks (views of the old buffer): only the open part moves
+      const grown = Buffer.allocUnsafe(Math.max(this.meta.length * 2, this.metaPos - this.ownStart + need));
+      this.meta.copy(grown, 0, this.ownStart, this.metaPos);
+      this.metaPos -= this.ownStart;
+      this.ownStart = 0;
       this.meta = grown;
     }
   }
 
-  add(md: Metadata, record: Buffer | undefined, data: DataSegments, headers: Headers | undefined, future: Deferred<EventID>): void {
-    if (record !== undefined) {
-      this.reserve(record.length);
-      this.metaPos += record.copy(this.meta, this.metaPos);
-    } else {
-      const stored = md.storedLength;
-      if (stored > 0) {
-        // pass-through: the bytes read from storage, never decoded nor re-encoded
-        this.reserve(8 + stored);
-        this.meta.writeUInt32LE(stored, this.metaPos);
-        this.meta.writeUInt32LE(0, this.metaPos + 4);
-        md.copyStoredTo(this.meta, this.metaPos + 8);
-        this.metaPos += 8 + stored;
-      } else {
-        const text = md.dump();
-        this.reserve(8 + text.length * 3);
-        this.metaPos += encodeDefaultRecord(text, this.meta, this.metaPos);
-      }
+  private endRun(): void {
+    const r = this.run;
+    if (r !== undefined) {
+      this.chunks.push(r.buf.subarray(r.start, r.end));
+      this.run = undefined;
     }
-    this.metadataEnds.push(this.metaPos);
+  }
+
+  private endOwn(): void {
+    if (this.metaPos > this.ownStart) {
+      this.chunks.push(this.meta.subarray(this.ownStart, this.metaPos));
+      this.ownStart = this.metaPos;
+    }
+  }
+
+  add(md: Metadata, record: Buffer | undefined, data: DataSegments, headers: Headers | undefined, future: Deferred<EventID>): void {
+    const borrowed = record === undefined ? md.storedRecordStart() : -1;
+    if (borrowed >= 0) {
+      // pass-through of a stored record, not even copied: it extends the run when adjacent
+      const buf = md.storedBuffer as Buffer;
+      const end = md.storedEnd;
+      const r = this.run;
+      if (r !== undefined && r.buf === buf && r.end === borrowed) r.end = end;
+      else {
+        this.endRun();
+        this.endOwn();
+        this.run = { buf, start: borrowed, end };
+      }
+      this.metaBytes += end - borrowed;
+    } else {
+      this.endRun();
+      // (reserve() may move the open region: sizes are counted from what each write returns)
+      let n: number;
+      if (record !== undefined) {
+        this.reserve(record.length);
+        n = record.copy(this.meta, this.metaPos);
+      } else {
+        const stored = md.storedLength;
+        if (stored > 0) {
+          // pass-through: the bytes read from storage, never decoded nor re-encoded
+          this.reserve(8 + stored);
+          this.meta.writeUInt32LE(stored, this.metaPos);
+          this.meta.writeUInt32LE(0, this.metaPos + 4);
+          n = 8 + md.copyStoredTo(this.meta, this.metaPos + 8);
+        } else {
+          const text = md.dump();
+          this.reserve(8 + text.length * 3);
+          n = encodeDefaultRecord(text, this.meta, this.metaPos);
+        }
+      }
+      this.metaPos += n;
+      this.metaBytes += n;
+    }
+    this.metadataEnds.push(this.metaBytes);
     this.data.push(data);
     this.dataBytes += data.size;
     if (headers !== undefined) {
@@ -129,13 +179,20 @@ class Batch {
     this.futures.push(future);
     this.count++;
   }
+
+  /** The metadata pieces, in order (the batch takes no more events). */
+  finish(): Buffer[] {
+    this.endRun();
+    this.endOwn();
+    return this.chunks;
+  }
 }
 
 /** One driver write for consecutive batches of a partition: their buffers become chunks, no copy. */
 function mergeBatches(batches: Batch[]): EventBatch {
   if (batches.length === 1) {
     const b = batches[0] as Batch;
-    return { count: b.count, metadata: [b.meta.subarray(0, b.metaPos)], metadataSize: b.metaPos, metadataEnds: b.metadataEnds, data: b.data, headers: b.headers };
+    return { count: b.count, metadata: b.finish(), metadataSize: b.metaBytes, metadataEnds: b.metadataEnds, data: b.data, headers: b.headers };
   }
   const chunks: Buffer[] = [];
   const ends: number[] = [];
@@ -144,9 +201,9 @@ function mergeBatches(batches: Batch[]): EventBatch {
   const headers: (Headers | undefined)[] | undefined = anyHeaders ? [] : undefined;
   let pos = 0;
   for (const b of batches) {
-    chunks.push(b.meta.subarray(0, b.metaPos));
+    for (const c of b.finish()) chunks.push(c);
     for (const e of b.metadataEnds) ends.push(pos + e);
-    pos += b.metaPos;
+    pos += b.metaBytes;
     for (const d of b.data) data.push(d);
     if (headers !== undefined) for (let i = 0; i < b.count; i++) headers.push(b.headers?.[i]);
   }
@@ -366,7 +423,7 @@ export class ProducerImpl implements Producer {
     const b = st.open;
     if (b === undefined) return;
     st.open = undefined;
-    st.lastMetaSize = Math.min(b.metaPos, 8 << 20);
+    st.lastMetaSize = Math.min(b.metaPos, 8 << 20); // own bytes only: borrowed records need no room
     st.queued.push(b);
     this.closedBatches++;
     this.pump(partition);

@@ -1375,6 +1375,46 @@ export function driverConformanceSuite(h: DriverHarness): void {
     });
 
     // -------------------------------------------------------------------------------------------
+    describe('11b. re-publishing what was read (forwarding)', () => {
+      it('events read back are pushed again, mixed with new metadata and large batches: same metadata, data and order', { timeout: 30000 }, async () => {
+        const d = await newDriver();
+        const src = await newTopic(d, 1);
+        const p = await newProducer(src);
+        // metadata of several shapes (the stored bytes are passed through, never re-encoded)
+        const n = 300;
+        const mds = Array.from({ length: n }, (_, seq): Json => (seq % 7 === 0 ? { seq, big: 'x'.repeat(3000 + seq), n: 2.5 } : { seq, u: 'é✓', list: [seq, null, true] }));
+        const fs = mds.map((md, seq) => p.push(md, seq % 3 === 0 ? bytes(seq, 50) : undefined, { partition: 0 }));
+        await within(p.flush(), 10000, 'flush');
+        await Promise.all(fs);
+        const read = await pullN(await newConsumer(src, ''), n);
+
+        // interleave: read events (runs of adjacent stored records) with fresh metadata every 5th
+        const dst = await newTopic(d, 1);
+        const p2 = await newProducer(dst, { batchSize: 64 });
+        const expected: { md: Json; data: Buffer }[] = [];
+        const fs2: PromiseLike<unknown>[] = [];
+        for (const [i, e] of read.entries()) {
+          if (i % 5 === 4) {
+            const fresh = { fresh: i, pad: 'y'.repeat(i * 7) };
+            fs2.push(p2.push(fresh, undefined, { partition: 0 }));
+            expected.push({ md: fresh, data: Buffer.alloc(0) });
+          }
+          fs2.push(p2.push(e.metadata, e.data, { partition: 0 }));
+          expected.push({ md: e.metadata.json, data: e.data.toBuffer() });
+        }
+        await within(p2.flush(), 10000, 'flush');
+        await Promise.all(fs2);
+        const back = await pullN(await newConsumer(dst, ''), expected.length);
+        assert.deepEqual(
+          back.map((e) => [e.metadata.json, e.data.toBuffer().toString('hex')]),
+          expected.map((x) => [x.md, x.data.toString('hex')]),
+        );
+        // the stored text itself is unchanged (2.5 stays 2.5, key order kept)
+        assert.equal(back[0]?.metadata.dump(), read[0]?.metadata.dump());
+      });
+    });
+
+    // -------------------------------------------------------------------------------------------
     describe('12. iteration', () => {
       it('events({idleTimeoutMs: 200}) yields every event then ends', { timeout: 15000 }, async () => {
         const d = await newDriver();
