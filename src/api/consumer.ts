@@ -213,6 +213,7 @@ export class ConsumerImpl implements Consumer, EventOwner {
     this.dataAllocator = o.dataAllocator;
     this.ackIntervalMs = o.ackIntervalMs ?? 1000;
     this.fetchSize = this.batchSize === 'adaptive' ? 512 : this.batchSize;
+    source.onRevoke?.((partitions) => this.dropBuffered(partitions));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -338,6 +339,22 @@ export class ConsumerImpl implements Consumer, EventOwner {
         if (!this.closed && this.waiting.length > 0) setTimeout(() => this.dispatch(), 10);
       },
     );
+  }
+
+  /** Drops the fetched, undelivered events of revoked partitions; returns the first id dropped of each. */
+  private dropBuffered(partitions: ReadonlySet<number>): Map<number, EventID> {
+    const first = new Map<number, EventID>();
+    const kept: SourceEvent[] = [];
+    for (let i = this.bufHead; i < this.buffer.length; i++) {
+      const e = this.buffer[i] as SourceEvent;
+      if (!partitions.has(e.partitionIndex)) kept.push(e);
+      else if (!first.has(e.partitionIndex)) first.set(e.partitionIndex, e.id);
+    }
+    if (first.size > 0) {
+      this.buffer = kept;
+      this.bufHead = 0;
+    }
+    return first;
   }
 
   private deliver(e: SourceEvent): Event {

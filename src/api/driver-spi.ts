@@ -113,6 +113,13 @@ export interface ConsumerSource {
   endPositions(): Promise<Map<number, EventID>>;
   /** The id each partition started at (resolved start position). */
   startPositions(): Promise<Map<number, EventID>>;
+  /**
+   * Sources whose partitions can be taken away (a group rebalance) register the consumer's
+   * handler: it drops the events of those partitions that it fetched but did not deliver (the new
+   * owner reads them), and returns the id of the first one dropped per partition, so that the
+   * source reads from there should the partition come back.
+   */
+  onRevoke?(handler: (partitions: ReadonlySet<number>) => Map<number, EventID>): void;
   close(): Promise<void>;
 }
 

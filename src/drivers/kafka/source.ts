@@ -125,6 +125,12 @@ export class KafkaSource implements ConsumerSource {
     this.prefetchLimit = Math.max(256, o.batchHint * 2);
   }
 
+  private revokeHandler: ((partitions: ReadonlySet<number>) => Map<number, EventID>) | undefined;
+
+  onRevoke(handler: (partitions: ReadonlySet<number>) => Map<number, EventID>): void {
+    this.revokeHandler = handler;
+  }
+
   /** Assigns the initial partitions (manual modes) or joins the group; resolves once positions are known. */
   async start(): Promise<void> {
     if (this.mode === 'group') {
@@ -145,6 +151,7 @@ export class KafkaSource implements ConsumerSource {
   private assign(partitions: readonly number[]): void {
     if (this.closed) return;
     const next = new Set(partitions);
+    const revoked = new Set<number>();
     for (const st of this.states.values()) {
       if (st.owned && !next.has(st.index)) {
         // revoked: the new owner re-reads whatever was not committed
@@ -152,6 +159,15 @@ export class KafkaSource implements ConsumerSource {
         st.position = undefined;
         st.epoch++;
         st.clear();
+        revoked.add(st.index);
+      }
+    }
+    if (revoked.size > 0 && this.revokeHandler !== undefined) {
+      // events the consumer fetched but did not deliver are the new owner's: they were not
+      // delivered here, so a partition that comes back resumes at the first of them
+      for (const [p, id] of this.revokeHandler(revoked)) {
+        const st = this.states.get(p);
+        if (st !== undefined && st.delivered !== undefined && id < st.delivered) st.delivered = id;
       }
     }
     const added: PartitionState[] = [];

@@ -35,6 +35,15 @@ export class FakeCluster {
   /** group → "topic:partition" → committed offset */
   readonly commits = new Map<string, Map<string, bigint>>();
   readonly commitKinds: { group: string; kind: 'member' | 'standalone' }[] = [];
+  /** The assignment callback of each group member that joined (the last one per group). */
+  private readonly members = new Map<string, (partitions: number[]) => void>();
+
+  /** A rebalance: the group's member now owns exactly `partitions`. */
+  rebalance(group: string, partitions: number[]): void {
+    const onAssign = this.members.get(group);
+    if (onAssign === undefined) throw new Error(`no member of group ${group} joined`);
+    onAssign(partitions);
+  }
   brokers = 1;
   /** Produce calls to fail (each failure consumes one). */
   failSends = 0;
@@ -241,6 +250,7 @@ export class FakeCluster {
     return {
       async join(topic, onAssign) {
         c.check();
+        c.members.set(group, onAssign);
         onAssign((c.topics.get(topic)?.partitions ?? []).map((_, i) => i));
       },
       async commit(topic, offsets) {
