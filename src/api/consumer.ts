@@ -13,7 +13,7 @@ export type { Event } from './event.js';
 import { DiasporaError, ErrorCodes, StopEventProcessor } from './errors.js';
 import { Deferred, type Future } from './future.js';
 import type { Json } from './json.js';
-import type { Metadata, PartitionInfo } from './metadata.js';
+import type { PartitionInfo } from './metadata.js';
 import { InlineThreadPool, type ThreadPool } from './thread-pool.js';
 import type { TopicHandle } from './topic.js';
 

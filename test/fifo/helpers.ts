@@ -3,24 +3,18 @@
  * writing to FIFOs the way shell scripts do (`printf … > fifo`), reading consumer FIFOs with a non-blocking
  * descriptor (so the test decides exactly when its reader goes away), and reading topics with the library.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, existsSync, lstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile, execFileSync } from 'node:child_process';
+import { closeSync, constants, existsSync, lstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { Driver } from '../../src/api/driver.js';
 import type { Json } from '../../src/api/json.js';
 import { Metadata } from '../../src/api/metadata.js';
-import { repoRoot } from '../helpers/fixtures.js';
+import { BIN, CtlProcess, runCtl as cliRunCtl, sleep, tempDir as cliTempDir, waitFor as cliWaitFor } from '../helpers/cli.js';
 
-export const BIN = join(repoRoot(), 'bin', 'diaspora-ctl');
+export { BIN, sleep };
 
 export function tempDir(prefix = 'fifo-test-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return cliTempDir(prefix);
 }
 
 export function isFifo(path: string): boolean {
@@ -32,116 +26,27 @@ export function isFifo(path: string): boolean {
 }
 
 /** Polls `cond` every 10 ms until it holds or `timeoutMs` passes; returns whether it held. */
-export async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (cond()) return true;
-    if (Date.now() >= end) return false;
-    await sleep(10);
-  }
+export function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  return cliWaitFor(cond, timeoutMs, 10);
 }
 
 /** Runs `node bin/diaspora-ctl <args>` to completion. */
-export function runCtl(args: string[], cwd: string, timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null;
-      resolve({ code, stdout, stderr });
-    });
-  });
+export async function runCtl(args: string[], cwd: string, timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = await cliRunCtl(args, { cwd, timeoutMs });
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** A running `diaspora-ctl fifo` process. */
-export class Daemon {
-  readonly child: ChildProcess;
-  stderr = '';
-  stdout = '';
+export class Daemon extends CtlProcess {
   readonly startedAt = Date.now();
-  private exitInfo: { code: number | null; signal: NodeJS.Signals | null; at: number } | undefined;
-  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
 
   constructor(args: string[], cwd: string) {
-    this.child = spawn(process.execPath, [BIN, 'fifo', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-    this.child.stderr?.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
-    this.child.stdout?.setEncoding('utf8').on('data', (s: string) => (this.stdout += s));
-    this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => {
-        this.exitInfo = { code, signal, at: Date.now() };
-        resolve(this.exitInfo);
-      });
-    });
+    super(['fifo', ...args], cwd);
   }
 
   /** The standard daemon on the files driver. */
   static files(root: string, control: string, cwd: string, extra: string[] = []): Daemon {
     return new Daemon(['--driver', 'files', '--driver.root_path', root, '--control-file', control, ...extra], cwd);
-  }
-
-  get pid(): number {
-    return this.child.pid as number;
-  }
-
-  /** Log lines with their timestamp removed: `[info] Message`. */
-  get logLines(): string[] {
-    return this.stderr
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => l.replace(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] /, ''));
-  }
-
-  count(line: string): number {
-    return this.logLines.filter((l) => l === line).length;
-  }
-
-  /** Waits until the log has `line` (exact, without timestamp) at least `times` times. */
-  async waitForLog(line: string, timeoutMs = 5000, times = 1): Promise<void> {
-    const ok = await waitFor(() => this.count(line) >= times || this.exitInfo !== undefined, timeoutMs);
-    if (!ok || this.count(line) < times) {
-      throw new Error(`log line not seen: ${JSON.stringify(line)} (x${times})\n--- log ---\n${this.stderr}`);
-    }
-  }
-
-  async waitForLogMatching(re: RegExp, timeoutMs = 5000): Promise<string> {
-    let found: string | undefined;
-    await waitFor(() => (found = this.logLines.find((l) => re.test(l))) !== undefined || this.exitInfo !== undefined, timeoutMs);
-    if (found === undefined) throw new Error(`log line not seen: ${String(re)}\n--- log ---\n${this.stderr}`);
-    return found;
-  }
-
-  signal(sig: NodeJS.Signals): void {
-    if (this.exitInfo === undefined) process.kill(this.pid, sig);
-  }
-
-  /** Waits for the exit; rejects after `timeoutMs`. */
-  async exit(timeoutMs = 6000): Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }> {
-    let t: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`daemon did not exit within ${timeoutMs} ms\n--- log ---\n${this.stderr}`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([this.exited, timeout]);
-    } finally {
-      clearTimeout(t);
-    }
-  }
-
-  /** SIGTERM and wait for the exit. */
-  async stop(timeoutMs = 6000): Promise<{ code: number | null; elapsedMs: number }> {
-    const t0 = Date.now();
-    this.signal('SIGTERM');
-    const info = await this.exit(timeoutMs);
-    return { code: info.code, elapsedMs: info.at - t0 };
-  }
-
-  /** For `finally`: kills the process by its pid if it still runs. */
-  kill(): void {
-    if (this.exitInfo === undefined && this.child.exitCode === null && this.child.signalCode === null) {
-      try {
-        process.kill(this.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
   }
 
   /** CPU time (user + system) consumed so far, in ms, from /proc/<pid>/stat. */

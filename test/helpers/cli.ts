@@ -157,12 +157,20 @@ export class CtlProcess {
     return this.logLines.filter((l) => l === line).length;
   }
 
-  /** Waits until the log has `line` (exact, without timestamp); throws with the log if not seen. */
-  async waitForLog(line: string, timeoutMs = 10_000): Promise<void> {
-    const ok = await waitFor(() => this.count(line) >= 1 || this.exitInfo !== undefined, timeoutMs);
-    if (!ok || this.count(line) < 1) {
-      throw new Error(`log line not seen: ${JSON.stringify(line)}\n--- log ---\n${this.stderr}`);
+  /** Waits until the log has `line` (exact, without timestamp) `times` times; throws with the log if not seen. */
+  async waitForLog(line: string, timeoutMs = 10_000, times = 1): Promise<void> {
+    const ok = await waitFor(() => this.count(line) >= times || this.exitInfo !== undefined, timeoutMs, 10);
+    if (!ok || this.count(line) < times) {
+      throw new Error(`log line not seen: ${JSON.stringify(line)} (x${times})\n--- log ---\n${this.stderr}`);
     }
+  }
+
+  /** Waits for a log line matching `re` and returns it; throws with the log if not seen. */
+  async waitForLogMatching(re: RegExp, timeoutMs = 10_000): Promise<string> {
+    let found: string | undefined;
+    await waitFor(() => (found = this.logLines.find((l) => re.test(l))) !== undefined || this.exitInfo !== undefined, timeoutMs, 10);
+    if (found === undefined) throw new Error(`log line not seen: ${String(re)}\n--- log ---\n${this.stderr}`);
+    return found;
   }
 
   signal(sig: NodeJS.Signals): void {

@@ -11,7 +11,7 @@
  * neither a string nor a list is an error.
  */
 import { DiasporaError, ErrorCodes, InvalidMetadata } from '../errors.js';
-import { compareUtf8, dumpCompact, isJsonObject, jsonEquals, type Json, type JsonObject } from '../json.js';
+import { compareUtf8, dumpCompact, isJsonObject, type Json, type JsonObject } from '../json.js';
 
 /** A compiled condition applied to a JSON value. */
 export type Matcher = (value: Json) => boolean;

@@ -110,7 +110,6 @@ export class FilesSource implements ConsumerSource {
   }
 
   private async readAvailable(max: number): Promise<SourceEvent[]> {
-    const n = this.cursors.length;
     const lists: SourceEvent[][] = this.cursors.map(() => []);
     let total = 0;
     // positions advance only when the whole fetch succeeds: a read error must not skip events
