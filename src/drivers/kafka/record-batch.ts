@@ -11,6 +11,7 @@
  * attributes i8, timestampDelta varlong, offsetDelta varint, key (length varint, -1 = null),
  * value (length varint + bytes), header count varint, headers (key and value with varint lengths).
  */
+import type { RawBatch, RawRecord } from './client.js';
 
 /** Bytes before the records. */
 export const BATCH_HEADER_SIZE = 61;
@@ -155,4 +156,110 @@ export function encodeRecordBatch(records: readonly BatchRecord[], p: BatchParam
 /** The base sequence after `count` more records (sequences wrap from 2^31 − 1 to 0). */
 export function nextSequence(sequence: number, count: number): number {
   return (sequence + count) % 0x8000_0000;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding (the records section of a Fetch response)
+
+/** Reads varints from a buffer: one cursor, no allocation per field. */
+class VarintReader {
+  constructor(
+    readonly buf: Buffer,
+    public pos: number,
+  ) {}
+
+  /** A zigzag varint (32-bit signed). */
+  varint(): number {
+    const b = this.buf;
+    let v = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = b[this.pos++] as number;
+      v |= (byte & 0x7f) << shift;
+      if (byte < 0x80) break;
+      shift += 7;
+      if (shift > 28) throw new RangeError('varint too long');
+    }
+    return (v >>> 1) ^ -(v & 1);
+  }
+
+  /** A zigzag varlong, as a number (exact below 2^53, e.g. timestamp deltas). */
+  varlong(): number {
+    const b = this.buf;
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; ; i++) {
+      const byte = b[this.pos++] as number;
+      v += (byte & 0x7f) * mul;
+      if (byte < 0x80) break;
+      mul *= 128;
+      if (i >= 9) throw new RangeError('varlong too long');
+    }
+    return v % 2 === 0 ? v / 2 : -(v + 1) / 2;
+  }
+
+  /** Bytes with a varint length (-1: null), as a view of the buffer. */
+  bytes(): Buffer | null {
+    const n = this.varint();
+    if (n < 0) return null;
+    const start = this.pos;
+    this.pos += n;
+    if (this.pos > this.buf.length) throw new RangeError('record field beyond the batch');
+    return this.buf.subarray(start, this.pos);
+  }
+}
+
+const NO_HEADERS: readonly [Buffer | null, Buffer | null][] = Object.freeze([]) as unknown as readonly [Buffer | null, Buffer | null][];
+
+/**
+ * The complete record batches of a Fetch response's records bytes (a partial batch at the end, which
+ * brokers may send, is left out). Values and headers are views of `buf` (or of the decompressed
+ * records). `decompress(bitmask, bytes)` inflates the records of a compressed batch.
+ */
+export function decodeRecordBatches(buf: Buffer, decompress: (bitmask: number, bytes: Buffer) => Buffer): RawBatch[] {
+  const out: RawBatch[] = [];
+  let pos = 0;
+  while (pos + BATCH_HEADER_SIZE <= buf.length) {
+    const end = pos + 12 + buf.readInt32BE(pos + 8);
+    if (end > buf.length) break; // partial batch
+    const magic = buf.readInt8(pos + 16);
+    if (magic !== 2) throw new RangeError(`unsupported record batch format (magic ${magic})`);
+    const attributes = buf.readInt16BE(pos + 21);
+    const count = buf.readInt32BE(pos + 57);
+    const firstTimestamp = buf.readBigInt64BE(pos + 27);
+    let r: VarintReader;
+    const codec = attributes & 0b111;
+    if (codec !== 0) r = new VarintReader(decompress(codec, buf.subarray(pos + BATCH_HEADER_SIZE, end)), 0);
+    else r = new VarintReader(buf.subarray(0, end), pos + BATCH_HEADER_SIZE);
+    const records: RawRecord[] = new Array<RawRecord>(count);
+    for (let i = 0; i < count; i++) {
+      const length = r.varint();
+      const next = r.pos + length;
+      r.pos++; // attributes
+      const timestampDelta = r.varlong();
+      const offsetDelta = r.varint();
+      r.bytes(); // key (unused)
+      const value = r.bytes();
+      const nh = r.varint();
+      let headers = NO_HEADERS;
+      if (nh > 0) {
+        const hs: [Buffer | null, Buffer | null][] = [];
+        for (let h = 0; h < nh; h++) hs.push([r.bytes(), r.bytes()]);
+        headers = hs;
+      }
+      r.pos = next;
+      records[i] = { offsetDelta, timestampDelta: BigInt(timestampDelta), value, headers };
+    }
+    out.push({
+      firstOffset: buf.readBigInt64BE(pos),
+      lastOffsetDelta: buf.readInt32BE(pos + 23),
+      firstTimestamp,
+      producerId: buf.readBigInt64BE(pos + 43),
+      transactional: (attributes & 0x10) !== 0,
+      control: (attributes & 0x20) !== 0,
+      records,
+    });
+    pos = end;
+  }
+  return out;
 }

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Reader, compressionsAlgorithms, crc32c, readRecordsBatch } from '@platformatic/kafka';
-import { BATCH_HEADER_SIZE, encodeRecordBatch, nextSequence, type BatchRecord } from '../../../src/drivers/kafka/record-batch.js';
+import { Reader, compressionsAlgorithms, crc32c, createRecordsBatch, readRecordsBatch } from '@platformatic/kafka';
+import { BATCH_HEADER_SIZE, decodeRecordBatches, encodeRecordBatch, nextSequence, type BatchRecord } from '../../../src/drivers/kafka/record-batch.js';
 
 /** CRC-32C, bit by bit (Castagnoli, reflected polynomial 0x82F63B78): the reference for the checksum. */
 function crc32cBitwise(bytes: Uint8Array): number {
@@ -129,5 +129,78 @@ describe('kafka record batches (message format v2)', () => {
     assert.equal(nextSequence(0x7fff_fffe, 1), 0x7fff_ffff);
     assert.equal(nextSequence(0x7fff_ffff, 1), 0);
     assert.equal(nextSequence(0x7fff_fff0, 0x20), 0x10);
+  });
+
+  describe('decoding', () => {
+    const inflate = (bitmask: number, bytes: Buffer): Buffer => {
+      const algo = Object.values(compressionsAlgorithms).find((a) => a.bitmask === bitmask);
+      assert.ok(algo !== undefined, `codec ${bitmask}`);
+      return algo.decompressSync(bytes);
+    };
+
+    it('decodes what the encoder wrote: batches back to back, values, headers, offsets, timestamps, producer', () => {
+      const a = encodeRecordBatch([{ value: Buffer.from('a0') }, { value: Buffer.alloc(300, 1), headers: [[Buffer.from('k'), Buffer.from('v')]] }], params);
+      const b = encodeRecordBatch([{ value: Buffer.from('b0') }], { ...params, producerId: 7n, timestamp: 5n });
+      b.writeBigInt64BE(2n, 0); // base offset assigned by a broker
+      const batches = decodeRecordBatches(Buffer.concat([a, b]), inflate);
+      assert.equal(batches.length, 2);
+      const [x, y] = batches;
+      assert.deepEqual([x?.firstOffset, x?.lastOffsetDelta, x?.firstTimestamp, x?.producerId, x?.transactional, x?.control], [0n, 1, params.timestamp, 4242n, false, false]);
+      assert.deepEqual(
+        x?.records.map((r) => [r.offsetDelta, r.timestampDelta, r.value?.length, r.headers.map(([k, v]) => [k?.toString(), v?.toString()])]),
+        [
+          [0, 0n, 2, []],
+          [1, 0n, 300, [['k', 'v']]],
+        ],
+      );
+      assert.deepEqual([y?.firstOffset, y?.producerId, y?.firstTimestamp, y?.records[0]?.value?.toString()], [2n, 7n, 5n, 'b0']);
+    });
+
+    it('decodes a compressed batch', () => {
+      const algo = compressionsAlgorithms.gzip;
+      const records = Array.from({ length: 40 }, (_, i) => ({ value: Buffer.from(`value ${i} `.repeat(10)) }));
+      const buf = encodeRecordBatch(records, { ...params, compression: { bitmask: algo.bitmask, compress: (r) => algo.compressSync(r) } });
+      const [batch] = decodeRecordBatches(buf, inflate);
+      assert.deepEqual(
+        batch?.records.map((r) => r.value?.toString()),
+        records.map((r) => r.value.toString()),
+      );
+    });
+
+    it('leaves out a partial batch at the end (brokers cut responses at the size limit)', () => {
+      const a = encodeRecordBatch([{ value: Buffer.from('whole') }], params);
+      const b = encodeRecordBatch([{ value: Buffer.alloc(500, 2) }], params);
+      for (const cut of [1, 12, BATCH_HEADER_SIZE, b.length - 1]) {
+        const batches = decodeRecordBatches(Buffer.concat([a, b.subarray(0, cut)]), inflate);
+        assert.equal(batches.length, 1, `cut at ${cut}`);
+        assert.equal(batches[0]?.records[0]?.value?.toString(), 'whole');
+      }
+    });
+
+    it('reads what the library encodes: keys, null values, null header values, negative timestamp deltas, flags', () => {
+      // a batch with every field the encoder above never writes, built by the library's own encoder
+      const messages = [
+        { key: Buffer.from('key'), value: null, headers: new Map([[Buffer.from('h'), null]]), topic: 't', partition: 0, timestamp: 1000n },
+        { key: null, value: Buffer.from('v'), headers: new Map(), topic: 't', partition: 0, timestamp: 990n },
+      ];
+      const encoded = createRecordsBatch(messages as never, { transactionalId: 'tx', producerId: 3n, producerEpoch: 1 } as never);
+      const [batch] = decodeRecordBatches((encoded as unknown as { buffer: Buffer }).buffer, inflate);
+      assert.equal(batch?.transactional, true);
+      assert.equal(batch?.control, false);
+      assert.equal(batch?.producerId, 3n);
+      assert.deepEqual(
+        batch?.records.map((r) => [r.offsetDelta, r.timestampDelta, r.value?.toString() ?? null, r.headers.map(([k, v]) => [k?.toString(), v])]),
+        [
+          [0, 0n, null, [['h', null]]],
+          [1, -10n, 'v', []],
+        ],
+      );
+    });
+
+    it('refuses the old message formats (magic 0 and 1) with a clear error', () => {
+      const buf = encodeRecordBatch([{ value: Buffer.from('x') }], params);
+      buf[16] = 1;
+      assert.throws(() => decodeRecordBatches(buf, inflate), /unsupported record batch format \(magic 1\)/);
+    });
   });
 });
