@@ -8,7 +8,6 @@
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
 
 export const HEADER_SIZE = 16;
-const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
 export const SIZE_TOO_SMALL = 'Unexpected message size received (payload < 2*sizeof(size_t))';
 export const SIZE_MISMATCH = "Unexpected message size received (payload size doesn't match declared metadata size and data size)";
@@ -73,11 +72,16 @@ export function decodeValue(value: Uint8Array | null | undefined): DecodedValue 
   if (len < HEADER_SIZE) throw new MalformedRecord(SIZE_TOO_SMALL);
   const v = value as Uint8Array;
   const b = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.length);
-  const m = b.readBigUInt64LE(0);
-  const d = b.readBigUInt64LE(8);
-  if (m === U64_MAX && d === U64_MAX && len === HEADER_SIZE) return { kind: 'end' };
-  // computed with bigints: no overflow whatever the declared sizes
-  if (BigInt(HEADER_SIZE) + m + d !== BigInt(len)) throw new MalformedRecord(SIZE_MISMATCH);
-  const metadataSize = Number(m);
-  return { kind: 'event', metadataStart: HEADER_SIZE, metadataSize, dataStart: HEADER_SIZE + metadataSize, dataSize: Number(d) };
+  // u64 sizes as u32 word pairs: a value length fits in 32 bits, so any non-zero high word is a
+  // mismatch (or, with every bit set in both sizes, the end marker) and no bigint is needed
+  const mLo = b.readUInt32LE(0);
+  const mHi = b.readUInt32LE(4);
+  const dLo = b.readUInt32LE(8);
+  const dHi = b.readUInt32LE(12);
+  if (mHi !== 0 || dHi !== 0) {
+    if (mLo === 0xffff_ffff && mHi === 0xffff_ffff && dLo === 0xffff_ffff && dHi === 0xffff_ffff && len === HEADER_SIZE) return { kind: 'end' };
+    throw new MalformedRecord(SIZE_MISMATCH);
+  }
+  if (HEADER_SIZE + mLo + dLo !== len) throw new MalformedRecord(SIZE_MISMATCH);
+  return { kind: 'event', metadataStart: HEADER_SIZE, metadataSize: mLo, dataStart: HEADER_SIZE + mLo, dataSize: dLo };
 }

@@ -31,6 +31,9 @@ import { KafkaClientError, kafkaError } from './client-errors.js';
 import type { ConsumerSettings } from './options.js';
 import { decodeValue, MalformedRecord } from './record-layout.js';
 
+/** Offsets up to this are delivered as number ids (no bigint per event). */
+const MAX_SAFE_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Fetch errors after which the partition's leader is looked up again and the fetch retried. */
 const RETRIABLE_PARTITION_ERRORS = new Set([
   'NOT_LEADER_OR_FOLLOWER',
@@ -470,7 +473,7 @@ export class KafkaSource implements ConsumerSource {
 
   /** The event of a record; undefined for a skipped malformed record; throws when it cannot be delivered. */
   private decode(st: PartitionState, rec: ConsumedRecord): SourceEvent | undefined {
-    const id = rec.offset <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(rec.offset) : rec.offset;
+    const id = rec.offset <= MAX_SAFE_OFFSET ? Number(rec.offset) : rec.offset;
     const value = rec.value ?? Buffer.alloc(0);
     let metadata: Metadata;
     let layout;

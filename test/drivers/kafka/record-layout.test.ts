@@ -63,5 +63,16 @@ describe('kafka record layout', () => {
     huge.writeBigUInt64LE(0xffff_ffff_ffff_fff0n, 0);
     huge.writeBigUInt64LE(0x21n, 8); // 16 + M + D ≡ 33 (mod 2^64)
     assert.throws(() => decodeValue(huge), (e: unknown) => e instanceof MalformedRecord && e.message === SIZE_MISMATCH);
+    // a size whose low 32 bits match but which has high bits set is a mismatch too (no 32-bit wrap)
+    const high = Buffer.alloc(17);
+    high.writeBigUInt64LE(0x1_0000_0001n, 0);
+    assert.throws(() => decodeValue(high), (e: unknown) => e instanceof MalformedRecord && e.message === SIZE_MISMATCH);
+    const highData = Buffer.alloc(17);
+    highData.writeBigUInt64LE(0x1_0000_0001n, 8);
+    assert.throws(() => decodeValue(highData), (e: unknown) => e instanceof MalformedRecord && e.message === SIZE_MISMATCH);
+    // only all 16 bytes 0xff are the marker
+    const almost = endOfStreamValue();
+    almost[15] = 0xfe;
+    assert.throws(() => decodeValue(almost), (e: unknown) => e instanceof MalformedRecord && e.message === SIZE_MISMATCH);
   });
 });
