@@ -156,6 +156,8 @@ const CONSUMER_PROPS = [
   'max.partition.fetch.bytes',
   'fetch.wait.max.ms',
   'fetch.min.bytes',
+  'queued.min.messages',
+  'queued.max.messages.kbytes',
   'enable.auto.commit',
   'enable.auto.offset.store',
   'enable.partition.eof',
@@ -404,6 +406,13 @@ export interface ConsumerSettings {
   partitionMaxBytes: number;
   fetchWaitMaxMs: number;
   fetchMinBytes: number;
+  /**
+   * Read-ahead per partition: fetching goes on while fewer records than this are buffered
+   * (librdkafka's queued.min.messages) and fewer bytes than prefetchBytes.
+   */
+  prefetchRecords: number;
+  /** queued.max.messages.kbytes × 1024 (per partition here). */
+  prefetchBytes: number;
 }
 
 export function consumerSettings(props: KafkaProps): ConsumerSettings {
@@ -433,5 +442,7 @@ export function consumerSettings(props: KafkaProps): ConsumerSettings {
     partitionMaxBytes: Math.min(intProp(props, ['max.partition.fetch.bytes'], 1024 * 1024, 1), fetchMax),
     fetchWaitMaxMs: intProp(props, ['fetch.wait.max.ms'], 500, 0),
     fetchMinBytes: intProp(props, ['fetch.min.bytes'], 1, 1),
+    prefetchRecords: intProp(props, ['queued.min.messages'], 4096, 1),
+    prefetchBytes: intProp(props, ['queued.max.messages.kbytes'], 16 * 1024, 1) * 1024,
   };
 }

@@ -85,6 +85,9 @@ class PartitionState {
   readonly rejected = new Set<bigint>();
   constructor(readonly index: number) {}
 
+  /** Value bytes of the records fetched and not yet taken. */
+  bufferedBytes = 0;
+
   get buffered(): number {
     return this.buffer.length - this.head;
   }
@@ -92,6 +95,7 @@ class PartitionState {
   clear(): void {
     this.buffer = [];
     this.head = 0;
+    this.bufferedBytes = 0;
   }
 }
 
@@ -125,7 +129,7 @@ export class KafkaSource implements ConsumerSource {
     readonly mode: SourceMode,
   ) {
     for (const p of o.partitions) this.states.set(p, new PartitionState(p));
-    this.prefetchLimit = Math.max(256, o.batchHint * 2);
+    this.prefetchLimit = Math.max(d.settings.prefetchRecords, o.batchHint * 2);
   }
 
   private revokeHandler: ((partitions: ReadonlySet<number>) => Map<number, EventID>) | undefined;
@@ -288,7 +292,7 @@ export class KafkaSource implements ConsumerSource {
     const now = Date.now();
     const byLeader = new Map<number, PartitionState[]>();
     for (const st of this.states.values()) {
-      if (!st.owned || st.position === undefined || st.inflight || st.buffered >= this.prefetchLimit) continue;
+      if (!st.owned || st.position === undefined || st.inflight || st.buffered >= this.prefetchLimit || st.bufferedBytes >= this.d.settings.prefetchBytes) continue;
       const leader = this.leaders.get(st.index);
       if (leader === undefined || leader < 0) {
         this.leadersStale = true;
@@ -384,7 +388,10 @@ export class KafkaSource implements ConsumerSource {
     const { records, next } = consumableRecords(fp, offset, this.d.settings.isolation);
     if (records.length > 0) {
       if (st.head > 0 && st.head === st.buffer.length) st.clear();
-      for (const r of records) st.buffer.push(r);
+      for (const r of records) {
+        st.buffer.push(r);
+        st.bufferedBytes += r.value === null ? 0 : r.value.length;
+      }
     }
     if (next !== undefined && next > offset) st.position = next;
     return false;
@@ -452,6 +459,7 @@ export class KafkaSource implements ConsumerSource {
             break outer;
           }
           st.head++;
+          st.bufferedBytes -= rec.value === null ? 0 : rec.value.length;
           st.delivered = rec.offset + 1n;
           if (e !== undefined) {
             list.push(e);

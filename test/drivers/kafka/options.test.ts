@@ -142,5 +142,9 @@ describe('kafka driver options', () => {
     assert.equal(c.fetchWaitMaxMs, 100);
     assert.equal(c.isolation, 'read_committed', 'read_committed by default (librdkafka)');
     assert.equal(consumerSettings({}).autoOffsetReset, 'earliest');
+    // read-ahead bounds: librdkafka's names, our (smaller, per-partition) defaults
+    assert.deepEqual([consumerSettings({}).prefetchRecords, consumerSettings({}).prefetchBytes], [4096, 16 << 20]);
+    const q = consumerSettings({ 'queued.min.messages': '100', 'queued.max.messages.kbytes': '64' });
+    assert.deepEqual([q.prefetchRecords, q.prefetchBytes], [100, 65536]);
   });
 });
