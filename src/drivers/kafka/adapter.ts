@@ -404,6 +404,7 @@ class PlatformaticProducer implements KafkaProducerClient {
   private readonly compression: { bitmask: number; compress: (records: Buffer) => Buffer } | undefined;
   private readonly retryDelayMs: number;
   private closed = false;
+  private dispatchTail: Promise<unknown> = Promise.resolve();
 
   constructor(
     conn: ConnectionSettings,
@@ -448,52 +449,69 @@ class PlatformaticProducer implements KafkaProducerClient {
     return pending;
   }
 
+  /**
+   * Runs `start` once the previous dispatches have issued their requests, so that requests reach
+   * each connection (where the broker handles them one after the other) in call order.
+   */
+  private ordered<T>(start: () => Promise<T>): Promise<T> {
+    const run = this.dispatchTail.then(start);
+    this.dispatchTail = run.catch(() => undefined);
+    return run;
+  }
+
   send(records: readonly ProduceRecord[]): Promise<Map<string, bigint>> {
     return guard(async () => {
-      const pid = await this.producerId();
-      // one record batch per partition, records in array order
-      const lists = new Map<string, ProduceRecord[]>();
-      for (const r of records) {
-        const key = `${r.topic}:${r.partition}`;
-        let list = lists.get(key);
-        if (list === undefined) lists.set(key, (list = []));
-        list.push(r);
-      }
-      const timestamp = BigInt(Date.now());
-      let pending: PartitionBatch[] = [];
-      for (const [key, list] of lists) {
-        const first = list[0] as ProduceRecord;
-        const batch = encodeRecordBatch(list, {
-          producerId: pid.id,
-          producerEpoch: pid.epoch,
-          baseSequence: this.sequences.get(key) ?? 0,
-          timestamp,
-          crc32c,
-          compression: this.compression,
-        });
-        pending.push({ key, topic: first.topic, partition: first.partition, batch, count: list.length });
-      }
       const out = new Map<string, bigint>();
+      // sequences are assigned in call order, when the batches are encoded: several sends may be
+      // in flight (max.in.flight), each continuing the sequences of the one before
+      const first = await this.ordered(async () => {
+        const pid = await this.producerId();
+        const lists = new Map<string, ProduceRecord[]>();
+        for (const r of records) {
+          const key = `${r.topic}:${r.partition}`;
+          let list = lists.get(key);
+          if (list === undefined) lists.set(key, (list = []));
+          list.push(r);
+        }
+        const timestamp = BigInt(Date.now());
+        const batches: PartitionBatch[] = [];
+        for (const [key, list] of lists) {
+          const head = list[0] as ProduceRecord;
+          const sequence = this.sequences.get(key) ?? 0;
+          const batch = encodeRecordBatch(list, { producerId: pid.id, producerEpoch: pid.epoch, baseSequence: sequence, timestamp, crc32c, compression: this.compression });
+          this.sequences.set(key, nextSequence(sequence, list.length));
+          batches.push({ key, topic: head.topic, partition: head.partition, batch, count: list.length });
+        }
+        return this.dispatch(batches, out, false);
+      });
+      let failures = await first.done;
       const deadline = performance.now() + this.p.deliveryTimeoutMs;
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        const failures = await this.sendOnce(pending, out, attempt > 0);
-        if (failures.length === 0) break;
-        const fatal = failures.find((f) => !f.retriable);
+      for (let attempt = 0; failures.length > 0; attempt++) {
+        // a batch behind a failed one of its partition is refused as out of order: retriable a few
+        // times, while the one before it is retried
+        const fatal = failures.find((f) => !f.retriable && !(attempt < 5 && toClientError(f.err).has('OUT_OF_ORDER_SEQUENCE_NUMBER')));
         const giveUp = fatal !== undefined || attempt >= this.p.maxRetries || this.closed || performance.now() >= deadline;
         if (giveUp) throw (fatal ?? (failures[0] as BatchFailure)).err;
         if (attempt === 0 || attempt % 10 === 0) log.debug(`Kafka produce: retrying after ${toClientError((failures[0] as BatchFailure).err).message}`);
-        // leaders may have moved: look them up again before the retry
-        this.admin.clearMetadata();
-        await this.backoff(attempt);
-        pending = failures.map((f) => f.batch);
+        const retry = failures.map((f) => f.batch);
+        // the same batches (same sequences): the broker drops what it already appended. The wait is
+        // inside the ordered chain, so later sends do not overtake the retry.
+        const again = await this.ordered(async () => {
+          await this.backoff(attempt);
+          this.admin.clearMetadata(); // leaders may have moved
+          return this.dispatch(retry, out, true);
+        });
+        failures = await again.done;
       }
-      for (const [key, list] of lists) this.sequences.set(key, nextSequence(this.sequences.get(key) ?? 0, list.length));
       return out;
     });
   }
 
-  /** One Produce request per leader; returns the batches that were not appended. */
-  private async sendOnce(batches: PartitionBatch[], out: Map<string, bigint>, refresh: boolean): Promise<BatchFailure[]> {
+  /**
+   * Issues one Produce request per leader; resolves once they are written, with `done`: the
+   * batches that were not appended, once every response is in.
+   */
+  private async dispatch(batches: PartitionBatch[], out: Map<string, bigint>, refresh: boolean): Promise<{ done: Promise<BatchFailure[]> }> {
     const failures: BatchFailure[] = [];
     let md: Awaited<ReturnType<Admin['metadata']>>;
     try {
@@ -502,7 +520,7 @@ class PlatformaticProducer implements KafkaProducerClient {
       // e.g. the broker is restarting: every batch waits for the next attempt
       const e = toClientError(err);
       if (e.kind !== 'network' && e.kind !== 'timeout' && !e.retriable) throw err;
-      return batches.map((batch) => ({ batch, err, retriable: e.kind === 'network' || e.kind === 'timeout' || e.retriable }));
+      return { done: Promise.resolve(batches.map((batch) => ({ batch, err, retriable: true }))) };
     }
     const byLeader = new Map<number, PartitionBatch[]>();
     for (const b of batches) {
@@ -516,46 +534,54 @@ class PlatformaticProducer implements KafkaProducerClient {
       if (list === undefined) byLeader.set(leader, (list = []));
       list.push(b);
     }
-    await Promise.all(
-      [...byLeader].map(async ([leader, list]) => {
-        const topics: ProduceTopicData = [];
-        for (const b of list) {
-          let t = topics.find((x) => x.name === b.topic);
-          if (t === undefined) topics.push((t = { name: b.topic, partitions: [] }));
-          t.partitions.push({ index: b.partition, batch: b.batch });
-        }
-        let resp: ProduceResponse;
-        try {
-          const connection = await this.pool.get(md.brokers.get(leader) as Parameters<ConnectionPool['get']>[0]);
-          try {
-            resp = await produceApi.async(connection, ProduceAcks.ALL, this.p.produceTimeoutMs, topics);
-          } catch (err) {
-            resp = responseOf(err); // per-partition errors: handled below; anything else rethrown
-          }
-        } catch (err) {
-          const retriable = toClientError(err).retriable;
-          for (const b of list) failures.push({ batch: b, err, retriable });
-          return;
-        }
-        const byKey = new Map(list.map((b) => [b.key, b]));
-        for (const t of resp.responses) {
-          for (const r of t.partitionResponses) {
-            const b = byKey.get(`${t.name}:${r.index}`);
-            if (b === undefined) continue;
-            byKey.delete(b.key);
-            if (r.errorCode === 0) out.set(b.key, r.baseOffset);
-            else {
-              const name = errorName(r.errorCode);
-              const retriable = (protocolErrors as Record<string, { canRetry?: boolean }>)[name]?.canRetry === true;
-              const err = new KafkaClientError(`Produce to ${b.key} failed: ${name}${r.errorMessage ? `: ${r.errorMessage}` : ''}`, 'protocol', [name], retriable);
-              failures.push({ batch: b, err, retriable });
-            }
-          }
-        }
-        for (const b of byKey.values()) failures.push({ batch: b, err: new KafkaClientError(`No produce response for ${b.key}`, 'protocol', [], true), retriable: true });
-      }),
-    );
-    return failures;
+    const responses: Promise<void>[] = [];
+    for (const [leader, list] of byLeader) {
+      const topics: ProduceTopicData = [];
+      for (const b of list) {
+        let t = topics.find((x) => x.name === b.topic);
+        if (t === undefined) topics.push((t = { name: b.topic, partitions: [] }));
+        t.partitions.push({ index: b.partition, batch: b.batch });
+      }
+      const failAll = (err: unknown): void => {
+        const retriable = toClientError(err).retriable;
+        for (const b of list) failures.push({ batch: b, err, retriable });
+      };
+      let connection: Connection;
+      try {
+        connection = await this.pool.get(md.brokers.get(leader) as Parameters<ConnectionPool['get']>[0]);
+      } catch (err) {
+        failAll(err);
+        continue;
+      }
+      // written now; the response is awaited below, with the other requests in flight
+      const request = produceApi.async(connection, ProduceAcks.ALL, this.p.produceTimeoutMs, topics);
+      responses.push(
+        request
+          .catch((err: unknown) => responseOf<ProduceResponse>(err)) // per-partition errors: handled below; anything else rethrown
+          .then(
+            (resp) => {
+              const byKey = new Map(list.map((b) => [b.key, b]));
+              for (const t of resp.responses) {
+                for (const r of t.partitionResponses) {
+                  const b = byKey.get(`${t.name}:${r.index}`);
+                  if (b === undefined) continue;
+                  byKey.delete(b.key);
+                  if (r.errorCode === 0) out.set(b.key, r.baseOffset);
+                  else {
+                    const name = errorName(r.errorCode);
+                    const retriable = (protocolErrors as Record<string, { canRetry?: boolean }>)[name]?.canRetry === true;
+                    const err = new KafkaClientError(`Produce to ${b.key} failed: ${name}${r.errorMessage ? `: ${r.errorMessage}` : ''}`, 'protocol', [name], retriable);
+                    failures.push({ batch: b, err, retriable });
+                  }
+                }
+              }
+              for (const b of byKey.values()) failures.push({ batch: b, err: new KafkaClientError(`No produce response for ${b.key}`, 'protocol', [], true), retriable: true });
+            },
+            failAll,
+          ),
+      );
+    }
+    return { done: Promise.all(responses).then(() => failures) };
   }
 
   close(): Promise<void> {

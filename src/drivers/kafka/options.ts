@@ -144,6 +144,8 @@ const PRODUCER_PROPS = [
   'transactional.id',
   'transaction.timeout.ms',
   'enable.idempotence',
+  'max.in.flight.requests.per.connection',
+  'max.in.flight',
 ];
 const CONSUMER_PROPS = [
   'auto.offset.reset',
@@ -369,6 +371,8 @@ export interface ProducerSettings {
    * neither loss nor duplicates.
    */
   maxRetries: number;
+  /** Produce requests in flight per producer (max.in.flight; idempotence allows at most 5). */
+  maxInFlight: number;
   transactionalId: string | undefined;
 }
 
@@ -386,6 +390,7 @@ export function producerSettings(props: KafkaProps): ProducerSettings {
     deliveryTimeoutMs: intProp(props, ['message.timeout.ms', 'delivery.timeout.ms'], 300_000, 1),
     produceTimeoutMs: intProp(props, ['request.timeout.ms'], 30_000, 1),
     maxRetries: intProp(props, ['retries', 'message.send.max.retries'], 2_147_483_647),
+    maxInFlight: Math.min(5, intProp(props, ['max.in.flight.requests.per.connection', 'max.in.flight'], 5, 1)),
     transactionalId: tid === undefined || tid === '' ? undefined : tid,
   };
 }

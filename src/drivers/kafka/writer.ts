@@ -1,10 +1,11 @@
 /**
  * Producing (kafka-octopus.md §7): the TopicWriter of a Kafka topic. Each appended batch goes to
  * its explicit partition as octopus-layout values (§5, key null, headers), and resolves with the
- * offsets the broker assigned. The producer client is idempotent with acks=all, and exactly ONE
- * send is in flight per client: what queues up meanwhile (of any partition) goes out together in
- * the next send, the chunks of each partition merged into one record batch. After a failed send
- * the client is replaced by a new one (fresh producer id and sequences).
+ * offsets the broker assigned. The producer client is idempotent with acks=all; up to
+ * max.in.flight sends are in flight (the client writes them in order on each connection, with
+ * consecutive sequences); what queues up while every slot is busy goes out together in the next
+ * send, the chunks of each partition merged into one record batch. After a failed send the
+ * client is replaced by a new one (fresh producer id and sequences).
  */
 import { forEachRecord, type EventBatch, type EventIds, type Headers, type TopicWriter } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
@@ -55,7 +56,8 @@ function encodeHeaders(h: Headers | undefined): [Buffer, Buffer][] | undefined {
 export class KafkaWriter implements TopicWriter {
   private client: KafkaProducerClient | undefined;
   private readonly queue: Chunk[] = [];
-  private sending = false;
+  /** Sends in flight (at most max.in.flight; the client keeps their order). */
+  private inFlight = 0;
   private closed = false;
   private idle: (() => void)[] = [];
 
@@ -131,15 +133,30 @@ export class KafkaWriter implements TopicWriter {
   }
 
   private pump(): void {
-    if (this.sending) return;
     if (this.queue.length === 0) {
-      const w = this.idle;
-      this.idle = [];
-      for (const f of w) f();
+      if (this.inFlight === 0) {
+        const w = this.idle;
+        this.idle = [];
+        for (const f of w) f();
+      }
       return;
     }
-    // the queued chunks of each partition, in queue order, merged into one record batch per
-    // partition within the batch limits: what queued up during the last send goes out in one
+    while (this.queue.length > 0 && this.inFlight < this.settings.maxInFlight) {
+      const taken = this.takeRequest();
+      this.inFlight++;
+      void this.send(taken).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  /**
+   * The chunks of the next request: the queued chunks of each partition, in queue order, merged
+   * into one record batch per partition within the batch limits (what queued up while every
+   * request slot was busy goes out in one).
+   */
+  private takeRequest(): Chunk[] {
     const taken: Chunk[] = [];
     const perPartition = new Map<number, { records: number; bytes: number; full: boolean }>();
     let bytes = 0;
@@ -162,11 +179,7 @@ export class KafkaWriter implements TopicWriter {
       bytes += c.bytes;
       this.queue.splice(i, 1);
     }
-    this.sending = true;
-    void this.send(taken).finally(() => {
-      this.sending = false;
-      this.pump();
-    });
+    return taken;
   }
 
   private async send(chunks: Chunk[]): Promise<void> {
@@ -237,7 +250,7 @@ export class KafkaWriter implements TopicWriter {
   async sync(): Promise<void> {}
 
   private drained(): Promise<void> {
-    if (!this.sending && this.queue.length === 0) return Promise.resolve();
+    if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 

@@ -153,19 +153,38 @@ describe('kafka driver over a fake client', () => {
     });
   });
 
-  it('producer: one send in flight, partitions coalesced, client replaced after a failure', { timeout: 10000 }, async () => {
+  it('producer: sends pipelined up to max.in.flight, in order; queued batches coalesced', { timeout: 10000 }, async () => {
+    const c = new FakeCluster();
+    const d = await fakeDriver(c);
+    await d.createTopic('q', { options: { num_partitions: 4 } });
+    const t = await open(d, 'q');
+    const p = await t.producer({ batchSize: 5, maxNumBatches: 64 });
+    closers.push(() => p.close());
+    c.sendDelayMs = 5;
+    const fs = Array.from({ length: 400 }, (_, i) => p.push({ i }));
+    await p.flush();
+    const ids = await Promise.all(fs);
+    assert.ok(c.maxInflightSends > 1 && c.maxInflightSends <= 5, `${c.maxInflightSends} sends in flight (max.in.flight 5)`);
+    for (let i = 0; i < 400; i++) assert.equal(ids[i], BigInt(Math.floor(i / 4)), `event ${i}`);
+    for (let part = 0; part < 4; part++) {
+      const seq = (c.topics.get('q')?.partitions[part] ?? []).map((r) => JSON.parse(Buffer.from(r.value as Buffer).subarray(24).toString()).i as number);
+      assert.deepEqual(seq, Array.from({ length: 100 }, (_, k) => k * 4 + part), `partition ${part} in push order`);
+    }
+  });
+
+  it('producer: max.in.flight 1 — one send in flight, partitions coalesced, client replaced after a failure', { timeout: 10000 }, async () => {
     const c = new FakeCluster();
     const d = await fakeDriver(c);
     await d.createTopic('p', { options: { num_partitions: 4 } });
     const t = await open(d, 'p');
-    const p = await t.producer({ batchSize: 5 });
+    const p = await t.producer({ batchSize: 5, options: { kafka: { 'max.in.flight.requests.per.connection': 1 } } });
     closers.push(() => p.close());
     c.sendDelayMs = 5;
     const before = c.producersCreated;
     const fs = Array.from({ length: 200 }, (_, i) => p.push({ i }, undefined, { headers: { h: String(i) } }));
     await p.flush();
     const ids = await Promise.all(fs);
-    assert.equal(c.maxInflightSends, 1, 'concurrent sends on one idempotent producer');
+    assert.equal(c.maxInflightSends, 1, 'concurrent sends with max.in.flight 1');
     assert.ok(c.sendCalls < 40, `${c.sendCalls} sends for 40 batches: partitions were not coalesced`);
     for (let i = 0; i < 200; i++) assert.equal(ids[i], BigInt(Math.floor(i / 4)));
     assert.equal(c.topics.get('p')?.partitions[1]?.[0]?.headers[0]?.[1].toString(), '1');
