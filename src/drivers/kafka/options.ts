@@ -373,6 +373,11 @@ export interface ProducerSettings {
   maxRetries: number;
   /** Produce requests in flight per producer (max.in.flight; idempotence allows at most 5). */
   maxInFlight: number;
+  /**
+   * While a request is in flight, queued records wait up to this long (linger.ms) for a batch
+   * worth sending (half of maxBatchBytes or maxBatchRecords): fewer, larger requests.
+   */
+  lingerMs: number;
   transactionalId: string | undefined;
 }
 
@@ -391,6 +396,7 @@ export function producerSettings(props: KafkaProps): ProducerSettings {
     produceTimeoutMs: intProp(props, ['request.timeout.ms'], 30_000, 1),
     maxRetries: intProp(props, ['retries', 'message.send.max.retries'], 2_147_483_647),
     maxInFlight: Math.min(5, intProp(props, ['max.in.flight.requests.per.connection', 'max.in.flight'], 5, 1)),
+    lingerMs: intProp(props, ['linger.ms', 'queue.buffering.max.ms'], 5, 0),
     transactionalId: tid === undefined || tid === '' ? undefined : tid,
   };
 }

@@ -44,6 +44,8 @@ interface Chunk {
   values: Value[];
   headers: ([Buffer, Buffer][] | undefined)[];
   bytes: number;
+  /** performance.now() when queued (linger). */
+  queuedAt: number;
 }
 
 function encodeHeaders(h: Headers | undefined): [Buffer, Buffer][] | undefined {
@@ -58,6 +60,7 @@ export class KafkaWriter implements TopicWriter {
   private readonly queue: Chunk[] = [];
   /** Sends in flight (at most max.in.flight; the client keeps their order). */
   private inFlight = 0;
+  private lingerTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private idle: (() => void)[] = [];
 
@@ -108,7 +111,7 @@ export class KafkaWriter implements TopicWriter {
         let size = valueLength(v) + RECORD_OVERHEAD;
         if (h !== undefined) for (const [k, x] of h) size += k.length + x.length + 4;
         if (chunk === undefined || chunk.values.length >= this.settings.maxBatchRecords || (chunk.bytes + size > this.settings.maxBatchBytes && chunk.values.length > 0)) {
-          chunk = { item, partition, start: i, values: [], headers: [], bytes: 0 };
+          chunk = { item, partition, start: i, values: [], headers: [], bytes: 0, queuedAt: performance.now() };
           this.queue.push(chunk);
           item.chunks++;
         }
@@ -142,6 +145,12 @@ export class KafkaWriter implements TopicWriter {
       return;
     }
     while (this.queue.length > 0 && this.inFlight < this.settings.maxInFlight) {
+      // an idle producer sends at once; behind a request in flight, records gather into a batch
+      // worth a request (or until linger.ms): a broker's cost is per request as much as per record
+      if (this.inFlight > 0 && !this.worthSending()) {
+        this.armLinger();
+        return;
+      }
       const taken = this.takeRequest();
       this.inFlight++;
       void this.send(taken).finally(() => {
@@ -149,6 +158,27 @@ export class KafkaWriter implements TopicWriter {
         this.pump();
       });
     }
+  }
+
+  /** Whether the queue holds half a batch (records or bytes), or records older than linger.ms. */
+  private worthSending(): boolean {
+    let records = 0;
+    let bytes = 0;
+    for (const c of this.queue) {
+      records += c.values.length;
+      bytes += c.bytes;
+    }
+    const oldest = (this.queue[0] as Chunk).queuedAt;
+    return records * 2 >= this.settings.maxBatchRecords || bytes * 2 >= this.settings.maxBatchBytes || performance.now() - oldest >= this.settings.lingerMs;
+  }
+
+  private armLinger(): void {
+    if (this.lingerTimer !== undefined) return;
+    const wait = Math.max(0, this.settings.lingerMs - (performance.now() - (this.queue[0] as Chunk).queuedAt));
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = undefined;
+      this.pump();
+    }, wait);
   }
 
   /**
