@@ -4,7 +4,9 @@
  * {@link KafkaClientError}s. Version-specific workarounds (docs/notes/platformatic-kafka.md) live
  * here: raw CreateTopics (one request, no client-side de-duplication), raw Metadata (no retries
  * on unknown topics), raw Fetch (sessionless long polls on a pool of our own, no client-side
- * transaction filter), standalone commits through the admin's OffsetCommit.
+ * transaction filter, record batches decoded by record-batch.ts), our own idempotent producer
+ * (record batches encoded by record-batch.ts, Produce v9 on a pool of our own), standalone
+ * commits through the admin's OffsetCommit.
  */
 import {
   Admin,
@@ -368,6 +370,14 @@ const produceApi = createAPI<[number, number, ProduceTopicData], ProduceResponse
   produceV9.parseResponse,
 );
 
+/**
+ * The library's CRC-32C without its copy: given a Buffer it checksums `new Uint8Array(buffer)` (a
+ * copy of the whole batch), given a DynamicBuffer of one buffer it uses that buffer as it is.
+ */
+function crc32cInPlace(bytes: Uint8Array): number {
+  return crc32c(Writer.create().append(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)).dynamicBuffer);
+}
+
 /** One partition's encoded record batch. */
 interface PartitionBatch {
   key: string;
@@ -478,7 +488,7 @@ class PlatformaticProducer implements KafkaProducerClient {
         for (const [key, list] of lists) {
           const head = list[0] as ProduceRecord;
           const sequence = this.sequences.get(key) ?? 0;
-          const batch = encodeRecordBatch(list, { producerId: pid.id, producerEpoch: pid.epoch, baseSequence: sequence, timestamp, crc32c, compression: this.compression });
+          const batch = encodeRecordBatch(list, { producerId: pid.id, producerEpoch: pid.epoch, baseSequence: sequence, timestamp, crc32c: crc32cInPlace, compression: this.compression });
           this.sequences.set(key, nextSequence(sequence, list.length));
           batches.push({ key, topic: head.topic, partition: head.partition, batch, count: list.length });
         }
