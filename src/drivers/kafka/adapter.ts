@@ -848,6 +848,12 @@ class PlatformaticGroupMember implements KafkaGroupClient {
     });
   }
 
+  rejoin(): Promise<void> {
+    return guard(async () => {
+      await this.consumer.joinGroup({});
+    });
+  }
+
   /** Leaves the group (bounded: a LeaveGroup queued behind a pending JoinGroup may wait for a rebalance). */
   async close(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;

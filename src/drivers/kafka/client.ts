@@ -110,6 +110,8 @@ export interface KafkaGroupClient {
   /** Offset commit as a member of the current generation. */
   commit(topic: string, offsets: ReadonlyMap<number, bigint>): Promise<void>;
   committed(topic: string, partitions: readonly number[]): Promise<Map<number, bigint>>;
+  /** Joins again (the topic grew: a leader that rejoins makes the coordinator rebalance). */
+  rejoin(): Promise<void>;
   /** Leaves the group and closes. */
   close(): Promise<void>;
 }

@@ -346,7 +346,11 @@ class KafkaTopic implements TopicImpl {
     else mode = 'group';
     const fetcher = this.driver.factory.fetcher(conn);
     const group = mode === 'group' ? this.driver.factory.groupMember(conn, o.consumerName, settings) : undefined;
-    const source = new KafkaSource(o, { topic: this.kafkaName, fetcher, admin: this.driver.admin, group, settings, onMalformed: this.driver.o.onMalformed }, mode);
+    const source = new KafkaSource(
+      o,
+      { topic: this.kafkaName, fetcher, admin: this.driver.admin, group, settings, onMalformed: this.driver.o.onMalformed, partitionCheckMs: conn.metadataMaxAgeMs, topicPartitions: this.partitions.length },
+      mode,
+    );
     try {
       await source.start();
     } catch (err) {

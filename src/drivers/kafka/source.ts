@@ -64,6 +64,10 @@ export interface KafkaSourceDeps {
   group: KafkaGroupClient | undefined;
   settings: ConsumerSettings;
   onMalformed: 'skip' | 'stop';
+  /** How often to look for partitions added to the topic (metadata.max.age.ms); 0: never. */
+  partitionCheckMs: number;
+  /** The topic's partition count when it was opened. */
+  topicPartitions: number;
 }
 
 class PartitionState {
@@ -129,10 +133,16 @@ export class KafkaSource implements ConsumerSource {
     readonly mode: SourceMode,
   ) {
     for (const p of o.partitions) this.states.set(p, new PartitionState(p));
+    this.initialCount = this.knownCount = d.topicPartitions;
     this.prefetchLimit = Math.max(d.settings.prefetchRecords, o.batchHint * 2);
   }
 
   private revokeHandler: ((partitions: ReadonlySet<number>) => Map<number, EventID>) | undefined;
+  /** Partitions of the topic when this consumer started: those created later start at their beginning. */
+  private readonly initialCount: number;
+  /** Partitions known now (grows when the topic does). */
+  private knownCount: number;
+  private growthTimer: NodeJS.Timeout | undefined;
 
   onRevoke(handler: (partitions: ReadonlySet<number>) => Map<number, EventID>): void {
     this.revokeHandler = handler;
@@ -150,6 +160,44 @@ export class KafkaSource implements ConsumerSource {
       throw e;
     }
     this.startFetches();
+    // the whole topic (no targets): partitions added later are picked up
+    if (this.o.targets.length === 0 && this.mode !== 'manual' && this.d.partitionCheckMs > 0) this.scheduleGrowthCheck();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Partitions added to the topic
+
+  private scheduleGrowthCheck(): void {
+    this.growthTimer = setTimeout(() => {
+      this.growthTimer = undefined;
+      void this.checkGrowth().finally(() => {
+        if (!this.closed) this.scheduleGrowthCheck();
+      });
+    }, this.d.partitionCheckMs);
+    this.growthTimer.unref();
+  }
+
+  /**
+   * Compares the topic's partition count with the known one: an anonymous consumer takes the new
+   * partitions itself; a group member rejoins, so that the group's leader assigns them (the
+   * coordinator rebalances when the leader rejoins).
+   */
+  private async checkGrowth(): Promise<void> {
+    let count: number;
+    try {
+      count = await this.d.fetcher.partitionCount(this.d.topic, true);
+    } catch {
+      return; // transient: the next check retries
+    }
+    if (this.closed || count <= this.knownCount) return;
+    log.info(`Kafka consumer of ${this.d.topic}: the topic grew from ${this.knownCount} to ${count} partitions`);
+    this.knownCount = count;
+    if (this.mode === 'group') {
+      await (this.d.group as KafkaGroupClient).rejoin().catch((err: unknown) => log.warn(`Kafka consumer of ${this.d.topic}: rejoin failed: ${kafkaError(err).message}`));
+      return;
+    }
+    const owned = [...this.states.values()].filter((st) => st.owned).map((st) => st.index);
+    this.assign([...owned, ...Array.from({ length: count }, (_, i) => i).filter((i) => !owned.includes(i))]);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -190,18 +238,25 @@ export class KafkaSource implements ConsumerSource {
     }
     // startFrom applies to a partition's first assignment; a partition that comes back after a
     // rebalance resumes from its committed position
-    const first = added.filter((st) => !st.assignedBefore);
+    // — and a partition created after this consumer started is read from its committed position
+    // or else its beginning: whatever was written to it before we noticed it must not be skipped
+    const grown = added.filter((st) => !st.assignedBefore && st.index >= this.initialCount);
+    const first = added.filter((st) => !st.assignedBefore && st.index < this.initialCount);
     const again = added.filter((st) => st.assignedBefore);
     for (const st of added) st.assignedBefore = true;
-    for (const [group, startFrom] of [[first, this.o.startFrom], [again, 'committed']] as const) {
+    for (const [group, startFrom, reset] of [
+      [first, this.o.startFrom, undefined],
+      [again, 'committed', undefined],
+      [grown, 'committed', 'earliest'],
+    ] as const) {
       if (group.length === 0) continue;
-      const job = this.resolveStarts(group, startFrom).finally(() => this.resolving.delete(job));
+      const job = this.resolveStarts(group, startFrom, reset).finally(() => this.resolving.delete(job));
       this.resolving.add(job);
     }
     this.notifier.notify();
   }
 
-  private async resolveStarts(parts: PartitionState[], startFrom: StartFrom): Promise<void> {
+  private async resolveStarts(parts: PartitionState[], startFrom: StartFrom, resetTo?: 'earliest'): Promise<void> {
     const epochs = parts.map((s) => s.epoch);
     const idx = parts.map((s) => s.index);
     try {
@@ -218,7 +273,7 @@ export class KafkaSource implements ConsumerSource {
         const missing = idx.filter((p) => (committed.get(p) ?? -1n) < 0n);
         pos = new Map([...committed].filter(([, v]) => v >= 0n));
         if (missing.length > 0) {
-          const reset = startFrom === 'earliest' ? 'earliest' : this.d.settings.autoOffsetReset;
+          const reset = startFrom === 'earliest' ? 'earliest' : (resetTo ?? this.d.settings.autoOffsetReset);
           if (reset === 'error') throw new KafkaClientError(`No committed offset for partitions ${missing.join(', ')} and auto.offset.reset is "error"`, 'user');
           const r = await this.d.fetcher.listOffsets(this.d.topic, missing, reset, this.d.settings.isolation);
           for (const [p, v] of r) pos.set(p, v);
@@ -239,7 +294,7 @@ export class KafkaSource implements ConsumerSource {
         if (this.closed) return;
         const again = parts.filter((st, i) => st.epoch === epochs[i] && st.owned && st.position === undefined);
         if (again.length > 0) {
-          const job = this.resolveStarts(again, startFrom).finally(() => this.resolving.delete(job));
+          const job = this.resolveStarts(again, startFrom, resetTo).finally(() => this.resolving.delete(job));
           this.resolving.add(job);
         }
       }, 1000).unref();
@@ -567,6 +622,7 @@ export class KafkaSource implements ConsumerSource {
     if (this.closed) return;
     this.closed = true;
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    if (this.growthTimer !== undefined) clearTimeout(this.growthTimer);
     this.notifier.notify();
     // nothing is persisted here (the consumer committed before): connections close in the
     // background, except that a group member leaves its group before close() resolves (a member

@@ -247,11 +247,17 @@ export class FakeCluster {
 
   group(group: string): KafkaGroupClient {
     const c = this;
+    let joined = '';
     return {
       async join(topic, onAssign) {
         c.check();
+        joined = topic;
         c.members.set(group, onAssign);
         onAssign((c.topics.get(topic)?.partitions ?? []).map((_, i) => i));
+      },
+      async rejoin() {
+        c.check();
+        c.rebalance(group, [...(c.topics.get(joined)?.partitions ?? []).keys()]);
       },
       async commit(topic, offsets) {
         const m = c.commitMap(group);

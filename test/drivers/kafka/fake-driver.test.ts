@@ -250,6 +250,36 @@ describe('kafka driver over a fake client', () => {
     assert.deepEqual(back, expected);
   });
 
+  for (const [kind, name] of [
+    ['anonymous consumer', ''],
+    ['group member', 'grower'],
+  ] as const) {
+    it(`${kind}: partitions added to the topic are read from their beginning once noticed`, { timeout: 10000 }, async () => {
+      const c = new FakeCluster();
+      const d = await fakeDriver(c, { kafka: { 'bootstrap.servers': 'fake:9092', 'topic.metadata.refresh.interval.ms': 100 } });
+      await d.createTopic('gr', { options: { num_partitions: 1 } });
+      for (let i = 0; i < 3; i++) c.append('gr', 0, defaultValue({ p: 0, i }));
+      const t = await open(d, 'gr');
+      const k = await t.consumer(name, { ackIntervalMs: 0, startFrom: 'latest' });
+      closers.push(() => k.close());
+      // started at the end of partition 0; the topic then grows and both partitions get events
+      (c.topics.get('gr')?.partitions as unknown[]).push([]);
+      c.append('gr', 1, defaultValue({ p: 1, i: 0 }));
+      c.append('gr', 1, defaultValue({ p: 1, i: 1 }));
+      c.append('gr', 0, defaultValue({ p: 0, i: 3 }));
+      const got: string[] = [];
+      const deadline = Date.now() + 5000;
+      while (got.length < 3 && Date.now() < deadline) {
+        const e = await k.pull().wait(500);
+        if (e !== undefined) got.push(`${e.partitionIndex}:${(e.metadata.json as { i: number }).i}`);
+      }
+      // partition 1 is read from its beginning even though the consumer started at 'latest'
+      assert.deepEqual(got.sort(), ['0:3', '1:0', '1:1']);
+      assert.equal(await k.pull().wait(300), undefined);
+      assert.ok(logs.some((l) => l.includes('the topic grew from 1 to 2 partitions')), logs.join('\n'));
+    });
+  }
+
   it('consumer: malformed records (skip), end marker, headers, octopus values', { timeout: 10000 }, async () => {
     const c = new FakeCluster();
     const d = await fakeDriver(c);
