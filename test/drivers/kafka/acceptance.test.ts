@@ -378,6 +378,51 @@ kafkaSuite('kafka driver acceptance (kafka-octopus.md §11)', (env: KafkaEnv) =>
     await t.close();
   });
 
+  for (const [kind, consumerName] of [
+    ['an anonymous consumer', ''],
+    ['a group member', 'grow'],
+  ] as const) {
+    it(`partitions added to a topic are read by ${kind}, from their beginning`, { timeout: 60000 }, async () => {
+      const name = await topic('grow', 1);
+      const fast = opts({ kafka: { 'bootstrap.servers': env.bootstrap, 'topic.metadata.refresh.interval.ms': 300 } });
+      const d2 = await Driver.create('kafka', fast);
+      try {
+        const t = await d2.openTopic(name);
+        const group = consumerName === '' ? '' : uniqueName(consumerName);
+        const c = await t.consumer(group, { startFrom: 'latest', options: { kafka: { 'heartbeat.interval.ms': 300, 'session.timeout.ms': 6000 } } });
+        try {
+          await admin.createPartitions({ topicPartitions: [{ topic: name, count: 2 }] });
+          // written to the new partition before the consumer can have noticed it
+          const producer = kafka.producer();
+          await producer.connect();
+          const value = (seq: number): Buffer => {
+            const text = Buffer.from(JSON.stringify({ seq }));
+            const head = Buffer.alloc(24);
+            head.writeBigUInt64LE(BigInt(8 + text.length), 0);
+            head.writeUInt32LE(text.length, 16);
+            return Buffer.concat([head, text]);
+          };
+          await producer.send({ topic: name, messages: [0, 1, 2].map((seq) => ({ partition: 1, value: value(seq) })) });
+          await producer.disconnect();
+          const got = await pullN(c, 3, 30000);
+          assert.deepEqual(
+            got.map((e) => [e.partitionIndex, seqOf(e)]),
+            [
+              [1, 0],
+              [1, 1],
+              [1, 2],
+            ],
+          );
+        } finally {
+          await c.close();
+        }
+        await t.close();
+      } finally {
+        await d2.close();
+      }
+    });
+  }
+
   it('producer.markEndOfStream() writes the octopus end marker: process() and iteration end on it', { timeout: 30000 }, async () => {
     const t = await d.openTopic(await topic('eos', 2));
     const p = await t.producer();
