@@ -36,6 +36,8 @@ export interface ConsumerOptions {
   dataAllocator?: DataAllocator;
   targets?: number[];
   startFrom?: StartFrom;
+  /** Start these partitions at these ids instead (e.g. to re-read a topic's tail); others follow startFrom. */
+  startAt?: ReadonlyMap<number, EventID>;
   ackIntervalMs?: number;
   options?: Json;
 }

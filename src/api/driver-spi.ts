@@ -88,6 +88,8 @@ export interface SourceOptions {
   /** The consumer's `targets` as given ([] = all partitions, e.g. Kafka group membership). */
   targets: readonly number[];
   startFrom: StartFrom;
+  /** Explicit start ids of some partitions (they override startFrom there; clamped to the partition's end). */
+  startAt: ReadonlyMap<number, EventID> | undefined;
   serializer: SerializerImpl;
   dataSelector: DataSelector | undefined;
   dataAllocator: DataAllocator | undefined;

@@ -82,12 +82,18 @@ export class TopicHandleImpl implements TopicHandle {
     if (startFrom !== 'committed' && startFrom !== 'earliest' && startFrom !== 'latest') {
       throw new DiasporaError(`Invalid startFrom: ${String(startFrom)}`, { code: ErrorCodes.INVALID_ARGUMENT });
     }
+    for (const [p, id] of o.startAt ?? []) {
+      if (!partitions.includes(p) || typeof id !== 'bigint' || id < 0n) {
+        throw new DiasporaError(`Invalid startAt: partition ${String(p)} at ${String(id)}`, { code: ErrorCodes.INVALID_ARGUMENT });
+      }
+    }
     const batchSize = o.batchSize ?? 'adaptive';
     const source = await this.impl.createSource({
       consumerName: name,
       partitions,
       targets,
       startFrom,
+      startAt: o.startAt,
       serializer: this.serializer,
       dataSelector: o.dataSelector,
       dataAllocator: o.dataAllocator,

@@ -56,6 +56,8 @@ export interface PolicyConfig {
   stopAtEnd: boolean;
   retry: RetryConfig;
   checkpointIntervalMs: number;
+  /** no_duplicates: destination events scanned back per partition at start (forwarding.md §5). */
+  scanLimit: number;
 }
 
 export interface DriverConfig {
@@ -90,7 +92,8 @@ export const POLICY_KEYS: readonly KeyDoc[] = [
   { key: 'consumer_name', default: 'name', doc: 'source consumer whose positions are persisted' },
   { key: 'start', default: 'committed', doc: 'committed | earliest | latest' },
   { key: 'partitions', default: 'same if possible, else auto', doc: 'same | auto | fixed:<n> | hash:<metadata key path>' },
-  { key: 'delivery', default: 'at_least_once', doc: 'at_least_once (no loss; events confirmed but not yet acknowledged may be forwarded again after a crash)' },
+  { key: 'delivery', default: 'at_least_once', doc: 'at_least_once (no loss; events confirmed but not yet acknowledged may be forwarded again after a crash) | no_duplicates (no loss, no duplicate after a crash: the destination tail is scanned at start; needs headers and a lease)' },
+  { key: 'scan_limit', default: '100000', doc: 'no_duplicates: destination events scanned back per partition at start' },
   { key: 'batch_size', default: '1000', doc: 'events per destination batch' },
   { key: 'batch_linger', default: '20ms', doc: 'longest wait to fill a batch' },
   { key: 'max_in_flight', default: '4', doc: 'destination batches in flight' },
@@ -206,8 +209,12 @@ function parsePolicy(raw: JsonObject, defaults: JsonObject, index: number, unkno
   const cp = get('checkpoint');
   const checkpointIntervalMs = isJsonObject(cp) ? duration(cp['interval'], 1000, what('checkpoint.interval')) : 1000;
   const delivery = oneOf(get('delivery'), ['at_least_once', 'no_duplicates', 'exactly_once'] as const, 'at_least_once', what('delivery'));
-  if (delivery !== 'at_least_once') {
-    throw new ForwardConfigError(`Policy ${name}: delivery '${delivery}' is not supported by this version (use at_least_once)`);
+  if (delivery === 'exactly_once') {
+    throw new ForwardConfigError(`Policy ${name}: delivery 'exactly_once' is not supported by this version (use no_duplicates or at_least_once)`);
+  }
+  const headers = bool(get('headers'), true, what('headers'));
+  if (delivery === 'no_duplicates' && !headers) {
+    throw new ForwardConfigError(`Policy ${name}: delivery 'no_duplicates' needs the provenance headers (headers: true): they are how a restart finds what was already forwarded`);
   }
   const filtersRaw = get('filters') ?? [];
   if (!Array.isArray(filtersRaw)) throw new ForwardConfigError(`${what('filters')} must be a list`);
@@ -234,10 +241,11 @@ function parsePolicy(raw: JsonObject, defaults: JsonObject, index: number, unkno
     dataAllocator: str(get('data_allocator')),
     filters,
     filterErrors: oneOf(get('filter_errors'), ['halt', 'drop'] as const, 'halt', what('filter_errors')),
-    headers: bool(get('headers'), true, what('headers')),
+    headers,
     dropOwnOrigin: bool(get('drop_own_origin'), true, what('drop_own_origin')),
     stopAtEnd: bool(get('stop_at_end'), false, what('stop_at_end')),
     retry,
+    scanLimit: positiveInt(get('scan_limit'), 100_000, what('scan_limit')),
     checkpointIntervalMs,
   };
 }

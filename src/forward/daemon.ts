@@ -107,6 +107,7 @@ export async function runForwardDaemon(o: DaemonOptions): Promise<number> {
           log,
           metrics.forPolicy(p.name),
           plugins[i] as { filters: [] },
+          cfg.stateDir,
         );
         policies.push(policy);
         log.info(`Created forward policy: ${p.from.ref} -> ${p.to.ref}`);

@@ -8,6 +8,7 @@
  * restart point. A failed write is retried with backoff — the unconfirmed suffix of the batch,
  * in order — and never skipped.
  */
+import { join } from 'node:path';
 import { isNoMoreEvents, type Consumer, type Event } from '../api/consumer.js';
 import type { DataAllocator, DataSelector } from '../api/data-selection.js';
 import { NoDataSelector } from '../api/data-selection.js';
@@ -20,6 +21,8 @@ import type { Metadata } from '../api/metadata.js';
 import type { Producer } from '../api/producer.js';
 import type { TopicHandle } from '../api/topic.js';
 import type { PartitionMapping, PolicyConfig } from './config.js';
+import { ForwardedSet } from './dedup.js';
+import { acquireLease, type Lease } from './lease.js';
 import { ProvenanceHeaders } from './provenance.js';
 import { applyFilters, type Filter, type ForwardEvent } from './filters.js';
 import type { PolicyMetrics } from './metrics.js';
@@ -91,6 +94,9 @@ export class ForwardPolicy {
   private readonly stopListeners = new Set<() => void>();
   private starts: Map<number, EventID> | undefined;
   private readonly provenance: ProvenanceHeaders;
+  /** no_duplicates: source events the destination already holds (skipped and acknowledged once). */
+  private forwardedBefore: ForwardedSet | undefined;
+  private lease: Lease | undefined;
   private ends: Map<number, EventID> | undefined;
   /** Last event read per partition (its id, a bigint, is only built when the end is checked). */
   private readonly delivered = new Map<number, Event>();
@@ -109,6 +115,8 @@ export class ForwardPolicy {
     private readonly log: PolicyLogger,
     private readonly metrics: PolicyMetrics,
     private readonly plugins: { selector?: DataSelector; allocator?: DataAllocator; filters: Filter[] },
+    /** The daemon's state_dir (no_duplicates: where the policy's lease is taken). */
+    private readonly stateDir?: string,
   ) {
     this.mapping = checkPartitionMapping(cfg, src, dst);
     this.provenance = new ProvenanceHeaders(cfg.name, src.sourceId);
@@ -125,6 +133,9 @@ export class ForwardPolicy {
 
   /** Opens the source consumer and destination producer. */
   async open(): Promise<void> {
+    if (this.cfg.delivery === 'no_duplicates' && this.stateDir !== undefined) {
+      this.lease = acquireLease(this.cfg.name, join(this.stateDir, `${encodeURIComponent(this.cfg.name)}.lock`));
+    }
     const selector = this.cfg.forwardData ? this.plugins.selector : NoDataSelector;
     this.consumer = await this.src.consumer(this.cfg.consumerName, {
       startFrom: this.cfg.start,
@@ -141,6 +152,16 @@ export class ForwardPolicy {
     if (this.cfg.stopAtEnd) {
       this.ends = await this.consumer.endPositions();
       this.starts = await this.consumer.nextPositions();
+    }
+    if (this.cfg.delivery === 'no_duplicates') {
+      const { set, report } = await ForwardedSet.scan(this.dst, this.src.sourceId, await this.consumer.nextPositions(), this.cfg.scanLimit);
+      this.forwardedBefore = set;
+      this.log.info(`No-duplicates resume of ${this.label}: ${report.scanned} destination event(s) scanned, ${report.found} source event(s) already forwarded will be skipped`);
+      if (report.incomplete.length > 0) {
+        this.log.warn(
+          `No-duplicates resume of ${this.label}: scan_limit ${this.cfg.scanLimit} reached in destination partition(s) ${report.incomplete.join(', ')} before the resume positions: events forwarded before the scanned tail may be forwarded again`,
+        );
+      }
     }
   }
 
@@ -252,6 +273,12 @@ export class ForwardPolicy {
         }
         read.push(e);
         this.delivered.set(e.partitionIndex, e);
+        if (this.forwardedBefore !== undefined && this.forwardedBefore.take(e)) {
+          // written before a crash, its position not persisted: acknowledged, not written again
+          this.metrics.filtered('already_forwarded');
+          if (this.forwardedBefore.size === 0) this.forwardedBefore = undefined;
+          continue;
+        }
         const o = this.plugins.filters.length > 0 ? await this.prepareFiltered(e) : this.prepare(e, e.metadata, e.data, undefined);
         if (o !== undefined) out.push(o);
       }
@@ -464,6 +491,8 @@ export class ForwardPolicy {
     await this.producer?.close().catch((err: unknown) => this.log.error(`Flush failed for ${this.cfg.to.ref}: ${errorMessage(err)}`));
     await this.consumer?.close().catch((err: unknown) => this.log.error(`Closing the source of ${this.label} failed: ${errorMessage(err)}`));
     for (const f of this.plugins.filters) await f.close?.();
+    this.lease?.release();
+    this.lease = undefined;
     if (this.state !== 'halted') this.setState('stopped');
     const seconds = ((this.runEnded || performance.now()) - this.runStarted) / 1000;
     this.log.info(`Forwarded ${this.forwarded} event(s) for ${this.label} in ${seconds.toFixed(3)} s (${seconds > 0 ? Math.round(this.forwarded / seconds) : 0} events/s)`);

@@ -861,6 +861,24 @@ export function driverConformanceSuite(h: DriverHarness): void {
         assert.equal((await pullOne(c2)).id, 3n, 'a second consumer "k" does not see the committed position 3');
       });
 
+      it('startAt starts the given partitions at the given ids; the others follow startFrom', { timeout: 15000 }, async () => {
+        const d = await newDriver();
+        const t = await newTopic(d, 2);
+        const p = await newProducer(t);
+        const fs = Array.from({ length: 12 }, (_, seq) => p.push({ seq }, undefined, { partition: seq % 2 }));
+        await within(p.flush(), 5000, 'flush');
+        await Promise.all(fs);
+        const c = await newConsumer(t, '', { startFrom: 'earliest', startAt: new Map([[0, 4n]]) });
+        const es = await pullN(c, 8);
+        assert.deepEqual(es.filter((e) => e.partitionIndex === 0).map((e) => [e.id, seqOf(e)]), [
+          [4n, 8],
+          [5n, 10],
+        ]);
+        assert.equal(es.filter((e) => e.partitionIndex === 1).length, 6);
+        await assertNoMore(c);
+        await assert.rejects(newConsumer(t, '', { targets: [1], startAt: new Map([[0, 1n]]) }), /Invalid startAt: partition 0/);
+      });
+
       it('anonymous consumer "" always starts at the beginning', { timeout: 15000 }, async () => {
         const d = await newDriver();
         const t = await newTopic(d, 1);

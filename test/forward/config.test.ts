@@ -269,3 +269,20 @@ test('defaults apply to every policy key, data_selector and data_allocator inclu
   assert.equal(cfg.policies[0]?.dataSelector, './sel.js:make');
   assert.equal(cfg.policies[0]?.dataAllocator, './alloc.js:make');
 });
+
+test('delivery: no_duplicates with scan_limit; exactly_once refused; no_duplicates needs headers', T, () => {
+  const p = load(`${DRIVERS}forward:\n  - { from: local/a, to: remote/b, delivery: no_duplicates, scan_limit: 500 }\n  - { from: local/c, to: remote/d, delivery: no_duplicates }\n`).policies;
+  assert.deepEqual(
+    p.map((x) => [x.delivery, x.scanLimit]),
+    [
+      ['no_duplicates', 500],
+      ['no_duplicates', 100_000],
+    ],
+  );
+  fails(`${DRIVERS}forward:\n  - { from: local/a, to: remote/b, delivery: exactly_once }\n`, "Policy local/a->remote/b: delivery 'exactly_once' is not supported by this version (use no_duplicates or at_least_once)");
+  fails(
+    `${DRIVERS}forward:\n  - { from: local/a, to: remote/b, delivery: no_duplicates, headers: false }\n`,
+    "Policy local/a->remote/b: delivery 'no_duplicates' needs the provenance headers (headers: true): they are how a restart finds what was already forwarded",
+  );
+  fails(`${DRIVERS}forward:\n  - { from: local/a, to: remote/b, delivery: no_duplicates, scan_limit: 0 }\n`, "Policy local/a->remote/b: 'scan_limit' must be an integer >= 1");
+});

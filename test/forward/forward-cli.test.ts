@@ -429,6 +429,98 @@ describe('forward: behaviour', { concurrency: 3 }, () => {
     });
   }
 
+  // delivery no_duplicates (forwarding.md §5): the destination's tail is scanned at start, so a crash leaves no duplicate
+  for (const [fault, mapping] of [
+    ['files.after_data:3', 'same'],
+    ['files.mid_index:5', 'auto'],
+    ['files.after_headers:8', 'same'],
+    ['files.after_metadata:4', 'auto'],
+  ] as const) {
+    test(`no_duplicates: fault ${fault} (SIGKILL), partitions ${mapping}, restart → 0 lost, 0 duplicated, 0 out of order`, T, async (t: TestContext) => {
+      const s = await setup({ srcPartitions: 2, dstPartitions: 2, policyExtra: ['batch_size: 100', 'checkpoint: { interval: 5s }', 'delivery: no_duplicates', `partitions: ${mapping}`] });
+      let d: CtlProcess | undefined;
+      try {
+        await produce(s.root, 'src', events(0, 2000, { partitions: 2 }));
+        d = startDaemon(s, [], { DIASPORA_FAULT_INJECTION: '1', DIASPORA_FAULT: fault });
+        const info = await d.exit(20_000);
+        assert.equal(info.signal, 'SIGKILL', `the daemon should have killed itself\n${d.stderr}`);
+        const atCrash = [...(await partitionEnds(s.root, 'dst')).values()].reduce((a, b) => a + Number(b), 0);
+        const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+        assert.equal(r.code, 0, r.stderr);
+        const src = await readAll(s.root, 'src');
+        const dst = await readAll(s.root, 'dst');
+        const v = verify(s.srcId(), src, dst);
+        const resume = logLines(r.stderr).find((l) => l.includes('No-duplicates resume')) ?? '';
+        t.diagnostic(`fault ${fault}: visible at crash ${atCrash}; ${resume}; after restart ${dst.length}: ${JSON.stringify(v)}`);
+        assert.deepEqual(v, { lost: 0, duplicates: 0, outOfOrder: 0, mismatched: 0, maxCopies: 1 }, r.stderr);
+        assert.ok(atCrash > 0, 'the crash came after some events were written (else the test proves nothing)');
+      } finally {
+        d?.kill();
+        s.cleanup();
+      }
+    });
+  }
+
+  test('no_duplicates: SIGKILL at a random moment mid-run (3 → 2 partitions, auto), restart → 0 lost, 0 duplicated', T, async (t: TestContext) => {
+    const s = await setup({ srcPartitions: 3, dstPartitions: 2, policyExtra: ['batch_size: 200', 'checkpoint: { interval: 2s }', 'delivery: no_duplicates', 'partitions: auto'] });
+    let d: CtlProcess | undefined;
+    try {
+      await produce(s.root, 'src', events(0, 3000, { partitions: 3 }));
+      d = startDaemon(s);
+      await d.waitForLog(RUNNING);
+      const feeding = (async () => {
+        for (let k = 0; k < 20; k++) {
+          await produce(s.root, 'src', events(3000 + k * 200, 200, { partitions: 3 }));
+          await sleep(50);
+        }
+      })();
+      const delay = 200 + Math.floor(Math.random() * 1600);
+      await sleep(delay);
+      assert.ok(d.running, d.stderr);
+      process.kill(d.pid, 'SIGKILL');
+      await d.exit(10_000);
+      await feeding;
+      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const src = await readAll(s.root, 'src');
+      const dst = await readAll(s.root, 'dst');
+      assert.equal(src.length, 7000);
+      const v = verify(s.srcId(), src, dst);
+      t.diagnostic(`SIGKILL after ${delay} ms; ${logLines(r.stderr).find((l) => l.includes('No-duplicates resume')) ?? ''}; ${JSON.stringify(v)}`);
+      assert.equal(v.lost, 0);
+      assert.equal(v.duplicates, 0, r.stderr);
+      assert.equal(v.mismatched, 0);
+      assert.equal(dst.length, 7000);
+    } finally {
+      d?.kill();
+      s.cleanup();
+    }
+  });
+
+  test('no_duplicates: a second daemon with the same policy is refused (lease), exit 1; headers: false is refused', T, async () => {
+    const s = await setup({ policyExtra: ['delivery: no_duplicates'] });
+    let d: CtlProcess | undefined;
+    try {
+      d = startDaemon(s);
+      await d.waitForLog(RUNNING);
+      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /Policy local\/src->local\/dst is already running \(lock .*\.lock\)/);
+      const stop = await d.stop();
+      assert.equal(stop.code, 0, d.stderr);
+      // the lease went with the daemon: a new run may start
+      const again = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(again.code, 0, again.stderr);
+      writeConfig(s.config, s.root, [['- from: local/src', '  to: local/dst', '  delivery: no_duplicates', '  headers: false']]);
+      const bad = await runCtl(['forward', '--config', s.config, '--check'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /delivery 'no_duplicates' needs the provenance headers \(headers: true\)/);
+    } finally {
+      d?.kill();
+      s.cleanup();
+    }
+  });
+
   test('crash safety: SIGKILL at a random moment mid-run, restart → 0 lost, 0 out of order', T, async (t: TestContext) => {
     const s = await setup({ srcPartitions: 3, dstPartitions: 3, policyExtra: ['batch_size: 200'] });
     let d: CtlProcess | undefined;

@@ -269,6 +269,8 @@ class FilesTopic implements TopicImpl {
     if (store !== undefined && o.startFrom !== 'committed') await store.load(); // keep other partitions' positions
     const files = o.partitions.map((p) => this.files[p] as PartitionFiles);
     const starts = o.partitions.map((p, i) => {
+      const at = o.startAt?.get(p);
+      if (at !== undefined) return Math.min(Number(at), Math.floor((files[i] as PartitionFiles).size('index') / INDEX_RECORD_SIZE));
       if (o.startFrom === 'latest') return Math.floor((files[i] as PartitionFiles).size('index') / INDEX_RECORD_SIZE);
       if (o.startFrom === 'committed') return saved.get(partitionDirName(p)) ?? 0;
       return 0;

@@ -241,22 +241,25 @@ export class KafkaSource implements ConsumerSource {
     // — and a partition created after this consumer started is read from its committed position
     // or else its beginning: whatever was written to it before we noticed it must not be skipped
     const grown = added.filter((st) => !st.assignedBefore && st.index >= this.initialCount);
-    const first = added.filter((st) => !st.assignedBefore && st.index < this.initialCount);
+    const fresh = added.filter((st) => !st.assignedBefore && st.index < this.initialCount);
+    const explicit = fresh.filter((st) => this.o.startAt?.has(st.index) === true);
+    const first = fresh.filter((st) => this.o.startAt?.has(st.index) !== true);
     const again = added.filter((st) => st.assignedBefore);
     for (const st of added) st.assignedBefore = true;
-    for (const [group, startFrom, reset] of [
-      [first, this.o.startFrom, undefined],
-      [again, 'committed', undefined],
-      [grown, 'committed', 'earliest'],
+    for (const [group, startFrom, reset, isExplicit] of [
+      [first, this.o.startFrom, undefined, false],
+      [explicit, 'earliest', undefined, true],
+      [again, 'committed', undefined, false],
+      [grown, 'committed', 'earliest', false],
     ] as const) {
       if (group.length === 0) continue;
-      const job = this.resolveStarts(group, startFrom, reset).finally(() => this.resolving.delete(job));
+      const job = this.resolveStarts(group, startFrom, reset, isExplicit).finally(() => this.resolving.delete(job));
       this.resolving.add(job);
     }
     this.notifier.notify();
   }
 
-  private async resolveStarts(parts: PartitionState[], startFrom: StartFrom, resetTo?: 'earliest'): Promise<void> {
+  private async resolveStarts(parts: PartitionState[], startFrom: StartFrom, resetTo?: 'earliest', explicit = false): Promise<void> {
     const epochs = parts.map((s) => s.epoch);
     const idx = parts.map((s) => s.index);
     try {
@@ -282,6 +285,9 @@ export class KafkaSource implements ConsumerSource {
       parts.forEach((st, i) => {
         if (st.epoch !== epochs[i] || !st.owned) return;
         let p = pos.get(st.index) ?? 0n;
+        // an explicit start (first assignment only; resolved from 'earliest'): not before the log start
+        const at = explicit ? this.o.startAt?.get(st.index) : undefined;
+        if (at !== undefined && at > p) p = at;
         // a partition re-assigned to this consumer never goes back before what it delivered
         if (st.delivered !== undefined && st.delivered > p && startFrom === 'committed') p = st.delivered;
         st.position = p;
@@ -294,7 +300,7 @@ export class KafkaSource implements ConsumerSource {
         if (this.closed) return;
         const again = parts.filter((st, i) => st.epoch === epochs[i] && st.owned && st.position === undefined);
         if (again.length > 0) {
-          const job = this.resolveStarts(again, startFrom, resetTo).finally(() => this.resolving.delete(job));
+          const job = this.resolveStarts(again, startFrom, resetTo, explicit).finally(() => this.resolving.delete(job));
           this.resolving.add(job);
         }
       }, 1000).unref();

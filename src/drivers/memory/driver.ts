@@ -150,7 +150,8 @@ class MemorySource implements ConsumerSource {
     const saved = o.consumerName === '' ? undefined : t.positions.get(o.consumerName);
     for (const p of o.partitions) {
       const end = BigInt((t.partitions[p] as MemoryPartition).events.length);
-      const start = o.startFrom === 'latest' ? end : o.startFrom === 'committed' ? (saved?.get(p) ?? 0n) : 0n;
+      const at = o.startAt?.get(p);
+      const start = at !== undefined ? (at < end ? at : end) : o.startFrom === 'latest' ? end : o.startFrom === 'committed' ? (saved?.get(p) ?? 0n) : 0n;
       this.next.set(p, start);
       this.start.set(p, start);
     }
