@@ -92,7 +92,7 @@ export const POLICY_KEYS: readonly KeyDoc[] = [
   { key: 'consumer_name', default: 'name', doc: 'source consumer whose positions are persisted' },
   { key: 'start', default: 'committed', doc: 'committed | earliest | latest' },
   { key: 'partitions', default: 'same if possible, else auto', doc: 'same | auto | fixed:<n> | hash:<metadata key path>' },
-  { key: 'delivery', default: 'at_least_once', doc: 'at_least_once (no loss; events confirmed but not yet acknowledged may be forwarded again after a crash) | no_duplicates (no loss, no duplicate after a crash: the destination tail is scanned at start; needs headers and a lease)' },
+  { key: 'delivery', default: 'at_least_once', doc: 'at_least_once (no loss; events confirmed but not yet acknowledged may be forwarded again after a crash) | no_duplicates (no loss, no duplicate after a process crash: the destination tail is scanned at start; needs headers; a lease) | exactly_once (files destination with flush_behavior immediate|on_flush: no_duplicates under a lease on the destination too)' },
   { key: 'scan_limit', default: '100000', doc: 'no_duplicates: destination events scanned back per partition at start' },
   { key: 'batch_size', default: '1000', doc: 'events per destination batch' },
   { key: 'batch_linger', default: '20ms', doc: 'longest wait to fill a batch' },
@@ -184,6 +184,25 @@ function checkKeys(obj: JsonObject, allowed: readonly KeyDoc[], prefix: string, 
   }
 }
 
+/**
+ * exactly_once (forwarding.md §5): into a files topic it is no_duplicates under a lease on the
+ * destination too, with a flush behaviour that makes each confirmed batch durable (a machine crash
+ * then loses nothing the scan relies on); into Kafka it needs transactions, not in this version.
+ */
+function checkExactlyOnce(p: PolicyConfig, dst: DriverConfig): void {
+  if (dst.type !== 'files') {
+    throw new ForwardConfigError(
+      `Policy ${p.name}: delivery 'exactly_once' into a '${dst.type}' destination needs Kafka transactions, not supported by this version (use no_duplicates)`,
+    );
+  }
+  const flush = dst.options['flush_behavior'];
+  if (flush !== 'immediate' && flush !== 'on_flush') {
+    throw new ForwardConfigError(
+      `Policy ${p.name}: delivery 'exactly_once' into a files destination needs its driver's flush_behavior to be immediate or on_flush (got ${JSON.stringify(flush ?? 'buffered')})`,
+    );
+  }
+}
+
 function parsePolicy(raw: JsonObject, defaults: JsonObject, index: number, unknown: string[]): PolicyConfig {
   const get = (k: string): Json | undefined => (raw[k] !== undefined ? raw[k] : defaults[k]);
   checkKeys(raw, POLICY_KEYS, `forward[${index}].`, unknown);
@@ -209,12 +228,9 @@ function parsePolicy(raw: JsonObject, defaults: JsonObject, index: number, unkno
   const cp = get('checkpoint');
   const checkpointIntervalMs = isJsonObject(cp) ? duration(cp['interval'], 1000, what('checkpoint.interval')) : 1000;
   const delivery = oneOf(get('delivery'), ['at_least_once', 'no_duplicates', 'exactly_once'] as const, 'at_least_once', what('delivery'));
-  if (delivery === 'exactly_once') {
-    throw new ForwardConfigError(`Policy ${name}: delivery 'exactly_once' is not supported by this version (use no_duplicates or at_least_once)`);
-  }
   const headers = bool(get('headers'), true, what('headers'));
-  if (delivery === 'no_duplicates' && !headers) {
-    throw new ForwardConfigError(`Policy ${name}: delivery 'no_duplicates' needs the provenance headers (headers: true): they are how a restart finds what was already forwarded`);
+  if (delivery !== 'at_least_once' && !headers) {
+    throw new ForwardConfigError(`Policy ${name}: delivery '${delivery}' needs the provenance headers (headers: true): they are how a restart finds what was already forwarded`);
   }
   const filtersRaw = get('filters') ?? [];
   if (!Array.isArray(filtersRaw)) throw new ForwardConfigError(`${what('filters')} must be a list`);
@@ -286,6 +302,7 @@ export function loadForwardConfig(path: string): ForwardConfig {
     if (names.has(p.name)) throw new ForwardConfigError(`Duplicate policy name '${p.name}'`);
     names.add(p.name);
     for (const ref of [p.from, p.to]) if (!drivers.has(ref.driver)) throw new ForwardConfigError(`Unknown driver '${ref.driver}'`);
+    if (p.delivery === 'exactly_once') checkExactlyOnce(p, drivers.get(p.to.driver) as DriverConfig);
   }
   if (Array.isArray(doc['sync']) && doc['sync'].length > 0) {
     throw new ForwardConfigError("'sync' groups are not supported by this version");

@@ -96,7 +96,7 @@ export class ForwardPolicy {
   private readonly provenance: ProvenanceHeaders;
   /** no_duplicates: source events the destination already holds (skipped and acknowledged once). */
   private forwardedBefore: ForwardedSet | undefined;
-  private lease: Lease | undefined;
+  private readonly leases: Lease[] = [];
   private ends: Map<number, EventID> | undefined;
   /** Last event read per partition (its id, a bigint, is only built when the end is checked). */
   private readonly delivered = new Map<number, Event>();
@@ -133,8 +133,14 @@ export class ForwardPolicy {
 
   /** Opens the source consumer and destination producer. */
   async open(): Promise<void> {
-    if (this.cfg.delivery === 'no_duplicates' && this.stateDir !== undefined) {
-      this.lease = acquireLease(this.cfg.name, join(this.stateDir, `${encodeURIComponent(this.cfg.name)}.lock`));
+    if (this.cfg.delivery !== 'at_least_once') {
+      if (this.stateDir !== undefined) this.leases.push(acquireLease(this.cfg.name, join(this.stateDir, `${encodeURIComponent(this.cfg.name)}.lock`)));
+      // exactly_once into a files topic: also a lease in the destination topic, which daemons with other state
+      // directories share
+      const dstDir = this.dst.sourceId.startsWith('files:') ? this.dst.sourceId.slice('files:'.length) : undefined;
+      if (this.cfg.delivery === 'exactly_once' && dstDir !== undefined) {
+        this.leases.push(acquireLease(this.cfg.name, join(dstDir, `.forward-${encodeURIComponent(this.cfg.name)}.lock`)));
+      }
     }
     const selector = this.cfg.forwardData ? this.plugins.selector : NoDataSelector;
     this.consumer = await this.src.consumer(this.cfg.consumerName, {
@@ -153,7 +159,7 @@ export class ForwardPolicy {
       this.ends = await this.consumer.endPositions();
       this.starts = await this.consumer.nextPositions();
     }
-    if (this.cfg.delivery === 'no_duplicates') {
+    if (this.cfg.delivery !== 'at_least_once') {
       const { set, report } = await ForwardedSet.scan(this.dst, this.src.sourceId, await this.consumer.nextPositions(), this.cfg.scanLimit);
       this.forwardedBefore = set;
       this.log.info(`No-duplicates resume of ${this.label}: ${report.scanned} destination event(s) scanned, ${report.found} source event(s) already forwarded will be skipped`);
@@ -491,8 +497,7 @@ export class ForwardPolicy {
     await this.producer?.close().catch((err: unknown) => this.log.error(`Flush failed for ${this.cfg.to.ref}: ${errorMessage(err)}`));
     await this.consumer?.close().catch((err: unknown) => this.log.error(`Closing the source of ${this.label} failed: ${errorMessage(err)}`));
     for (const f of this.plugins.filters) await f.close?.();
-    this.lease?.release();
-    this.lease = undefined;
+    for (const l of this.leases.splice(0)) l.release();
     if (this.state !== 'halted') this.setState('stopped');
     const seconds = ((this.runEnded || performance.now()) - this.runStarted) / 1000;
     this.log.info(`Forwarded ${this.forwarded} event(s) for ${this.label} in ${seconds.toFixed(3)} s (${seconds > 0 ? Math.round(this.forwarded / seconds) : 0} events/s)`);

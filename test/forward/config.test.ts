@@ -270,7 +270,7 @@ test('defaults apply to every policy key, data_selector and data_allocator inclu
   assert.equal(cfg.policies[0]?.dataAllocator, './alloc.js:make');
 });
 
-test('delivery: no_duplicates with scan_limit; exactly_once refused; no_duplicates needs headers', T, () => {
+test('delivery: no_duplicates with scan_limit; exactly_once only into durable files topics; both need headers', T, () => {
   const p = load(`${DRIVERS}forward:\n  - { from: local/a, to: remote/b, delivery: no_duplicates, scan_limit: 500 }\n  - { from: local/c, to: remote/d, delivery: no_duplicates }\n`).policies;
   assert.deepEqual(
     p.map((x) => [x.delivery, x.scanLimit]),
@@ -279,7 +279,16 @@ test('delivery: no_duplicates with scan_limit; exactly_once refused; no_duplicat
       ['no_duplicates', 100_000],
     ],
   );
-  fails(`${DRIVERS}forward:\n  - { from: local/a, to: remote/b, delivery: exactly_once }\n`, "Policy local/a->remote/b: delivery 'exactly_once' is not supported by this version (use no_duplicates or at_least_once)");
+  fails(
+    `${DRIVERS}forward:\n  - { from: local/a, to: remote/b, delivery: exactly_once }\n`,
+    "Policy local/a->remote/b: delivery 'exactly_once' into a files destination needs its driver's flush_behavior to be immediate or on_flush (got \"buffered\")",
+  );
+  const ok = load(`drivers:\n  local: { type: files, options: { root_path: /tmp/x, flush_behavior: on_flush } }\nforward:\n  - { from: local/a, to: local/b, delivery: exactly_once }\n`).policies;
+  assert.equal(ok[0]?.delivery, 'exactly_once');
+  fails(
+    `drivers:\n  local: { type: files }\n  k: { type: kafka, options: { kafka: { bootstrap.servers: 127.0.0.1:1 } } }\nforward:\n  - { from: local/a, to: k/b, delivery: exactly_once }\n`,
+    "Policy local/a->k/b: delivery 'exactly_once' into a 'kafka' destination needs Kafka transactions, not supported by this version (use no_duplicates)",
+  );
   fails(
     `${DRIVERS}forward:\n  - { from: local/a, to: remote/b, delivery: no_duplicates, headers: false }\n`,
     "Policy local/a->remote/b: delivery 'no_duplicates' needs the provenance headers (headers: true): they are how a restart finds what was already forwarded",

@@ -497,6 +497,38 @@ describe('forward: behaviour', { concurrency: 3 }, () => {
     }
   });
 
+  test('exactly_once into a files topic (flush_behavior on_flush): fault after_data:3, restart → 0 lost, 0 duplicated; the destination lease refuses a daemon with another state_dir', T, async (t: TestContext) => {
+    const s = await setup({ policyExtra: ['batch_size: 100', 'checkpoint: { interval: 5s }', 'delivery: exactly_once'], driverOptions: ['flush_behavior: on_flush'] });
+    let d: CtlProcess | undefined;
+    try {
+      await produce(s.root, 'src', events(0, 2000, { partitions: 2 }));
+      d = startDaemon(s, [], { DIASPORA_FAULT_INJECTION: '1', DIASPORA_FAULT: 'files.after_data:3' });
+      const info = await d.exit(20_000);
+      assert.equal(info.signal, 'SIGKILL', d.stderr);
+      // while a daemon runs the policy, one with another state_dir is refused by the lease in the destination topic
+      d = startDaemon(s);
+      await d.waitForLog(RUNNING);
+      const other = join(s.dir, 'other.yaml');
+      writeConfig(other, s.root, [['- from: local/src', '  to: local/dst', '  delivery: exactly_once']], ['state_dir: ./other-state'], ['flush_behavior: on_flush']);
+      const r2 = await runCtl(['forward', '--config', other, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r2.code, 1, r2.stderr);
+      assert.match(r2.stderr, /Policy local\/src->local\/dst is already running \(lock .*[/]dst[/]\.forward-local%2Fsrc-%3Elocal%2Fdst\.lock\)/);
+      const stop = await d.stop();
+      assert.equal(stop.code, 0, d.stderr);
+      // whatever the stopped daemon had not reached yet
+      const r3 = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r3.code, 0, r3.stderr);
+      const src = await readAll(s.root, 'src');
+      const dst = await readAll(s.root, 'dst');
+      const v = verify(s.srcId(), src, dst);
+      t.diagnostic(JSON.stringify(v));
+      assert.deepEqual(v, { lost: 0, duplicates: 0, outOfOrder: 0, mismatched: 0, maxCopies: 1 }, d.stderr);
+    } finally {
+      d?.kill();
+      s.cleanup();
+    }
+  });
+
   test('no_duplicates: a second daemon with the same policy is refused (lease), exit 1; headers: false is refused', T, async () => {
     const s = await setup({ policyExtra: ['delivery: no_duplicates'] });
     let d: CtlProcess | undefined;
