@@ -80,6 +80,27 @@ function events(from: number, n: number, o: { partitions?: number; data?: boolea
   });
 }
 
+/**
+ * The random-kill scenario on a 3-partition `src` already holding 3000 events: once the daemon `d` runs, 20 more
+ * bursts of 200 while it runs, and a SIGKILL at a random moment meanwhile (every burst is written before this returns).
+ */
+async function feedAndKillMidRun(s: Setup, d: CtlProcess): Promise<{ delay: number; info: { code: number | null; signal: NodeJS.Signals | null } }> {
+  await d.waitForLog(RUNNING);
+  const feeding = (async () => {
+    for (let k = 0; k < 20; k++) {
+      await produce(s.root, 'src', events(3000 + k * 200, 200, { partitions: 3 }));
+      await sleep(50);
+    }
+  })();
+  const delay = 200 + Math.floor(Math.random() * 1600);
+  await sleep(delay);
+  assert.ok(d.running, d.stderr);
+  process.kill(d.pid, 'SIGKILL');
+  const info = await d.exit(10_000);
+  await feeding;
+  return { delay, info };
+}
+
 interface Verdict {
   lost: number;
   duplicates: number;
@@ -467,19 +488,7 @@ describe('forward: behaviour', { concurrency: 3 }, () => {
     try {
       await produce(s.root, 'src', events(0, 3000, { partitions: 3 }));
       d = startDaemon(s);
-      await d.waitForLog(RUNNING);
-      const feeding = (async () => {
-        for (let k = 0; k < 20; k++) {
-          await produce(s.root, 'src', events(3000 + k * 200, 200, { partitions: 3 }));
-          await sleep(50);
-        }
-      })();
-      const delay = 200 + Math.floor(Math.random() * 1600);
-      await sleep(delay);
-      assert.ok(d.running, d.stderr);
-      process.kill(d.pid, 'SIGKILL');
-      await d.exit(10_000);
-      await feeding;
+      const { delay } = await feedAndKillMidRun(s, d);
       const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
       assert.equal(r.code, 0, r.stderr);
       const src = await readAll(s.root, 'src');
@@ -559,21 +568,8 @@ describe('forward: behaviour', { concurrency: 3 }, () => {
     try {
       await produce(s.root, 'src', events(0, 3000, { partitions: 3 }));
       d = startDaemon(s);
-      await d.waitForLog(RUNNING);
-      // more events while it runs (20 bursts of 200), and a SIGKILL at a random moment meanwhile
-      const feeding = (async () => {
-        for (let k = 0; k < 20; k++) {
-          await produce(s.root, 'src', events(3000 + k * 200, 200, { partitions: 3 }));
-          await sleep(50);
-        }
-      })();
-      const delay = 200 + Math.floor(Math.random() * 1600);
-      await sleep(delay);
-      assert.ok(d.running, d.stderr);
-      process.kill(d.pid, 'SIGKILL');
-      const info = await d.exit(10_000);
+      const { delay, info } = await feedAndKillMidRun(s, d);
       assert.equal(info.signal, 'SIGKILL');
-      await feeding;
       const visible = await partitionEnds(s.root, 'dst');
       const committed = await committedPositions(s.root, 'src', POLICY);
       const atKill = [...visible.values()].reduce((a, b) => a + Number(b), 0);

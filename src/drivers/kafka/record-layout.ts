@@ -40,19 +40,9 @@ export function valueSegments(record: Uint8Array, data: readonly Uint8Array[], h
   return out;
 }
 
-/** One record value: header, the serialized metadata record, then the data segments. */
+/** One record value: header, the serialized metadata record, then the data segments (one buffer). */
 export function encodeValue(record: Uint8Array, data: readonly Uint8Array[]): Buffer {
-  let dataSize = 0;
-  for (const s of data) dataSize += s.length;
-  const out = Buffer.allocUnsafe(HEADER_SIZE + record.length + dataSize);
-  encodeHeader(record.length, dataSize, out, 0);
-  out.set(record, HEADER_SIZE);
-  let p = HEADER_SIZE + record.length;
-  for (const s of data) {
-    out.set(s, p);
-    p += s.length;
-  }
-  return out;
+  return Buffer.concat(valueSegments(record, data, Buffer.allocUnsafe(HEADER_SIZE), 0));
 }
 
 export type DecodedValue =
