@@ -9,6 +9,26 @@ export function pread(fd: number, buf: Uint8Array, offset: number, length: numbe
   });
 }
 
+/**
+ * A buffer to pread `size` file bytes from `position` into, placed so that the copy out of the page cache is fast.
+ * The kernel copies with `rep movsb`, which runs 4-5x slower (measured here: 2.4 vs 11 GB/s) when the destination
+ * sits 1 to 31 bytes past the source modulo 4 KiB. A fresh large ArrayBuffer comes from glibc's mmap path, whose
+ * chunks start 16 bytes into a page, so reading file offset 0 (or any page boundary) into it hits exactly that
+ * case. Skewing the start by up to 63 bytes puts destination and source at the same offset within a cache line
+ * for such chunks; for other addresses (16-byte aligned heap chunks) the slow case stays unlikely.
+ * The Buffer has its own ArrayBuffer; its byteOffset is 0 (small sizes) or (position - 16) mod 64, so reads at
+ * multiples of 16 give views that typed arrays of up to 16-byte elements can share.
+ */
+export function readBuffer(size: number, position: number): Buffer {
+  if (size < ALIGNED_READ_MIN) return Buffer.allocUnsafeSlow(size);
+  const skew = (position - MMAP_CHUNK_HEADER) & 63;
+  return Buffer.allocUnsafeSlow(size + 64).subarray(skew, skew + size);
+}
+/** Below this the copy's speed does not matter. */
+const ALIGNED_READ_MIN = 4096;
+/** glibc (64-bit): an mmap-ed malloc chunk's user memory starts after a 16-byte header. */
+const MMAP_CHUNK_HEADER = 16;
+
 /** Reads exactly `length` bytes at `position` (fewer only at end of file). */
 export async function preadFull(fd: number, buf: Uint8Array, offset: number, length: number, position: number): Promise<number> {
   let done = 0;

@@ -71,6 +71,9 @@ export class PartitionFiles {
   readFd(f: PartitionFileName): number | undefined {
     let fd = this.readFds.get(f);
     if (fd === undefined) {
+      // a file that does not exist yet (headers, for most topics) is asked for on every fetch:
+      // existsSync answers without building an ENOENT exception each time
+      if (!fs.existsSync(this.path(f))) return undefined;
       try {
         fd = fs.openSync(this.path(f), fs.constants.O_RDONLY);
       } catch (err) {

@@ -11,7 +11,7 @@ import { EventRecord } from '../../api/event.js';
 import { DataSegments } from '../../api/data-segments.js';
 import type { ConsumerSource, EventID, Headers, SourceEvent, SourceOptions } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
-import { preadFull } from '../common/fs-util.js';
+import { preadFull, readBuffer } from '../common/fs-util.js';
 import { Wakeup } from '../common/notifier.js';
 import { interleave } from '../common/round-robin.js';
 import { decodeHeadersRecords, readU64, type HeadersRecord } from './headers-file.js';
@@ -150,8 +150,8 @@ export class FilesSource implements ConsumerSource {
     let n = Math.min(limit, count - c.next);
     if (n <= 0) return;
     const indexFd = files.readFd('index') as number;
-    // its own ArrayBuffer (offset 0), so the Uint32Array view below is aligned
-    const idx = Buffer.allocUnsafeSlow(n * INDEX_RECORD_SIZE);
+    // read at a multiple of 32 bytes, so the Uint32Array view below is aligned
+    const idx = readBuffer(n * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE);
     n = Math.floor((await preadFull(indexFd, idx, 0, n * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE)) / INDEX_RECORD_SIZE);
     // u64 fields as word pairs lo + hi·2^32 (offsets and sizes stay below 2^53)
     const words = new Uint32Array(idx.buffer, idx.byteOffset, n * 8);
@@ -194,8 +194,8 @@ export class FilesSource implements ConsumerSource {
     c.invisibleSince = undefined;
 
     // metadata, data and headers are read concurrently (each on its own libuv pool thread)
-    const meta = Buffer.allocUnsafe(metaHi - metaLo);
-    const data = this.bulkData && dataHi > dataLo ? Buffer.allocUnsafe(dataHi - dataLo) : undefined;
+    const meta = readBuffer(metaHi - metaLo, metaLo);
+    const data = this.bulkData && dataHi > dataLo ? readBuffer(dataHi - dataLo, dataLo) : undefined;
     const [, , headers] = await Promise.all([
       preadFull(files.readFd('metadata') as number, meta, 0, meta.length, metaLo),
       data !== undefined ? readParallel(files.readFd('data') as number, data, dataLo) : undefined,
@@ -250,7 +250,7 @@ export class FilesSource implements ConsumerSource {
     const fd = files.readFd('data') as number;
     await Promise.all(
       spans.map(async (sp) => {
-        sp.buf = Buffer.allocUnsafe(sp.end - sp.start);
+        sp.buf = readBuffer(sp.end - sp.start, sp.start);
         await readParallel(fd, sp.buf, sp.start);
       }),
     );
@@ -297,7 +297,7 @@ export class FilesSource implements ConsumerSource {
       c.headers.clear();
     }
     if (size > c.headersPos) {
-      const buf = Buffer.allocUnsafe(size - c.headersPos);
+      const buf = readBuffer(size - c.headersPos, c.headersPos);
       await preadFull(fd, buf, 0, buf.length, c.headersPos);
       let start = c.headersPos;
       for (const rec of decodeHeadersRecords(buf, c.headersPos)) {

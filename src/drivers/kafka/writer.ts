@@ -26,11 +26,10 @@ const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 type Value = Buffer | readonly Uint8Array[];
 
 interface Item {
-  ids: EventID[];
+  /** Each chunk's first offset and record count, in chunk order (ids are only built per event when the chunks' offsets are not contiguous). */
+  bases: { base: bigint; count: number }[];
   chunks: number;
   done: number;
-  firstBase: bigint | undefined;
-  contiguous: boolean;
   failed: boolean;
   resolve: (ids: EventIds) => void;
   reject: (err: unknown) => void;
@@ -39,13 +38,28 @@ interface Item {
 interface Chunk {
   item: Item;
   partition: number;
-  /** Index of the chunk's first record within its item. */
-  start: number;
+  /** The chunk's rank within its item. */
+  index: number;
   values: Value[];
   headers: ([Buffer, Buffer][] | undefined)[];
   bytes: number;
   /** performance.now() when queued (linger). */
   queuedAt: number;
+}
+
+/** The ids of an item's records from its chunks' first offsets: one range when they follow each other (the usual case). */
+export function eventIds(bases: readonly { base: bigint; count: number }[]): EventIds {
+  const first = (bases[0] as { base: bigint }).base;
+  let next = first;
+  for (const b of bases) {
+    if (b.base !== next) {
+      const ids: EventID[] = [];
+      for (const c of bases) for (let i = 0; i < c.count; i++) ids.push(c.base + BigInt(i));
+      return { ids };
+    }
+    next = b.base + BigInt(b.count);
+  }
+  return { first };
 }
 
 function encodeHeaders(h: Headers | undefined): [Buffer, Buffer][] | undefined {
@@ -98,7 +112,7 @@ export class KafkaWriter implements TopicWriter {
       return Promise.reject(new DiasporaError(`Invalid partition ${partition}`, { code: ErrorCodes.INVALID_ARGUMENT }));
     }
     return new Promise<EventIds>((resolve, reject) => {
-      const item: Item = { ids: [], chunks: 0, done: 0, firstBase: undefined, contiguous: true, failed: false, resolve, reject };
+      const item: Item = { bases: [], chunks: 0, done: 0, failed: false, resolve, reject };
       if (values.length === 0) {
         resolve({ ids: [] });
         return;
@@ -111,7 +125,7 @@ export class KafkaWriter implements TopicWriter {
         let size = valueLength(v) + RECORD_OVERHEAD;
         if (h !== undefined) for (const [k, x] of h) size += k.length + x.length + 4;
         if (chunk === undefined || chunk.values.length >= this.settings.maxBatchRecords || (chunk.bytes + size > this.settings.maxBatchBytes && chunk.values.length > 0)) {
-          chunk = { item, partition, start: i, values: [], headers: [], bytes: 0, queuedAt: performance.now() };
+          chunk = { item, partition, index: item.chunks, values: [], headers: [], bytes: 0, queuedAt: performance.now() };
           this.queue.push(chunk);
           item.chunks++;
         }
@@ -258,14 +272,9 @@ export class KafkaWriter implements TopicWriter {
   private complete(c: Chunk, base: bigint): void {
     const item = c.item;
     if (item.failed) return;
-    for (let i = 0; i < c.values.length; i++) item.ids[c.start + i] = base + BigInt(i);
-    if (c.start === 0) item.firstBase = base;
-    else if (item.ids[c.start - 1] !== base - 1n) item.contiguous = false;
+    item.bases[c.index] = { base, count: c.values.length };
     item.done++;
-    if (item.done === item.chunks) {
-      if (item.chunks === 1 || (item.contiguous && item.firstBase !== undefined)) item.resolve({ first: item.firstBase as bigint });
-      else item.resolve({ ids: item.ids });
-    }
+    if (item.done === item.chunks) item.resolve(eventIds(item.bases));
   }
 
   private fail(item: Item, err: unknown): void {
