@@ -50,13 +50,13 @@ import type {
   KafkaFetchClient,
   KafkaGroupClient,
   KafkaProducerClient,
-  ProduceRecord,
+  ProduceRun,
   RawBatch,
   TopicCreation,
   TopicSpec,
 } from './client.js';
 import { KafkaClientError, type KafkaErrorKind } from './client-errors.js';
-import { decodeRecordBatches, encodeRecordBatch, nextSequence } from './record-batch.js';
+import { decodeRecordBatches, encodeRuns, nextSequence, type RecordRun } from './record-batch.js';
 import type { Compression, ConnectionSettings, ConsumerSettings, Isolation, ProducerSettings } from './options.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -469,28 +469,29 @@ class PlatformaticProducer implements KafkaProducerClient {
     return run;
   }
 
-  send(records: readonly ProduceRecord[]): Promise<Map<string, bigint>> {
+  send(runs: readonly ProduceRun[]): Promise<Map<string, bigint>> {
     return guard(async () => {
       const out = new Map<string, bigint>();
       // sequences are assigned in call order, when the batches are encoded: several sends may be
       // in flight (max.in.flight), each continuing the sequences of the one before
       const first = await this.ordered(async () => {
         const pid = await this.producerId();
-        const lists = new Map<string, ProduceRecord[]>();
-        for (const r of records) {
+        const lists = new Map<string, { topic: string; partition: number; runs: RecordRun[]; count: number }>();
+        for (const r of runs) {
+          if (r.records.count === 0) continue;
           const key = `${r.topic}:${r.partition}`;
           let list = lists.get(key);
-          if (list === undefined) lists.set(key, (list = []));
-          list.push(r);
+          if (list === undefined) lists.set(key, (list = { topic: r.topic, partition: r.partition, runs: [], count: 0 }));
+          list.runs.push(r.records);
+          list.count += r.records.count;
         }
         const timestamp = BigInt(Date.now());
         const batches: PartitionBatch[] = [];
         for (const [key, list] of lists) {
-          const head = list[0] as ProduceRecord;
           const sequence = this.sequences.get(key) ?? 0;
-          const batch = encodeRecordBatch(list, { producerId: pid.id, producerEpoch: pid.epoch, baseSequence: sequence, timestamp, crc32c: crc32cInPlace, compression: this.compression });
-          this.sequences.set(key, nextSequence(sequence, list.length));
-          batches.push({ key, topic: head.topic, partition: head.partition, batch, count: list.length });
+          const batch = encodeRuns(list.runs, { producerId: pid.id, producerEpoch: pid.epoch, baseSequence: sequence, timestamp, crc32c: crc32cInPlace, compression: this.compression });
+          this.sequences.set(key, nextSequence(sequence, list.count));
+          batches.push({ key, topic: list.topic, partition: list.partition, batch, count: list.count });
         }
         return this.dispatch(batches, out, false);
       });

@@ -5,6 +5,7 @@
  * {@link KafkaClientError}.
  */
 import type { Compression, ConnectionSettings, ConsumerSettings, Isolation, ProducerSettings } from './options.js';
+import type { RecordRun } from './record-batch.js';
 
 export interface TopicSpec {
   name: string;
@@ -38,20 +39,19 @@ export interface KafkaAdminClient {
   close(): Promise<void>;
 }
 
-export interface ProduceRecord {
+/** Records for one partition (several runs of a partition follow each other in its batch). */
+export interface ProduceRun {
   topic: string;
   partition: number;
-  /** The value, whole or as segments to be written one after the other. */
-  value: Buffer | readonly Uint8Array[];
-  headers: [Buffer, Buffer][] | undefined;
+  records: RecordRun;
 }
 
 export interface KafkaProducerClient {
   /**
    * Sends the records in one request per leader; resolves with the base offset of each
-   * `topic:partition` (the records of one partition form one batch, in array order).
+   * `topic:partition` (the runs of one partition form one batch, in array order).
    */
-  send(records: readonly ProduceRecord[]): Promise<Map<string, bigint>>;
+  send(runs: readonly ProduceRun[]): Promise<Map<string, bigint>>;
   close(force?: boolean): Promise<void>;
 }
 

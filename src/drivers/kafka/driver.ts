@@ -31,6 +31,7 @@ import {
   type Naming,
 } from './info-topic.js';
 import { mskIamTokenProvider } from './msk-iam.js';
+import { listRun } from './record-batch.js';
 import {
   connectionSettings,
   consumerSettings,
@@ -159,7 +160,7 @@ export class KafkaDriver implements DriverImpl {
       for (;;) {
         this.infoProducer ??= this.factory.producer(this.conn, { ...producerSettings(this.o.props), maxBatchRecords: 10, deliveryTimeoutMs: 30_000 });
         try {
-          await this.infoProducer.send(values.map((value) => ({ topic, partition: 0, value, headers: undefined })));
+          await this.infoProducer.send([{ topic, partition: 0, records: listRun(values.map((value) => ({ value }))) }]);
           return;
         } catch (err) {
           const p = this.infoProducer;

@@ -65,48 +65,76 @@ export function valueLength(v: Uint8Array | readonly Uint8Array[]): number {
   return n;
 }
 
+/**
+ * Records to encode, read by index: no object per record (a producer batch's events are read
+ * straight from its buffers). The encoder asks each record's value length and headers, then
+ * writes the values in order.
+ */
+export interface RecordRun {
+  readonly count: number;
+  valueLength(i: number): number;
+  /** Writes record i's value (exactly valueLength(i) bytes) at `pos`. */
+  writeValue(i: number, buf: Buffer, pos: number): void;
+  headers(i: number): readonly (readonly [Uint8Array, Uint8Array])[] | undefined;
+  /** Records [from, to) of this run (producers cut runs into batches within the batch limits). */
+  slice(from: number, to: number): RecordRun;
+}
+
+/** A run over records given one object each. */
+export function listRun(records: readonly BatchRecord[]): RecordRun {
+  const at = (i: number): BatchRecord => records[i] as BatchRecord;
+  return {
+    count: records.length,
+    valueLength: (i) => valueLength(at(i).value),
+    writeValue: (i, buf, pos) => {
+      const v = at(i).value;
+      if (v instanceof Uint8Array) buf.set(v, pos);
+      else
+        for (const s of v) {
+          buf.set(s, pos);
+          pos += s.length;
+        }
+    },
+    headers: (i) => at(i).headers,
+    slice: (from, to) => listRun(records.slice(from, to)),
+  };
+}
+
 /** Size of a record's body (after its length varint). */
-function bodySize(r: BatchRecord, offsetDelta: number): number {
+function bodySize(valueLen: number, h: RecordHeaders, offsetDelta: number): number {
   // attributes, timestampDelta 0, offsetDelta, null key (-1)
-  let size = 1 + 1 + varintSize(offsetDelta) + 1;
-  const len = valueLength(r.value);
-  size += varintSize(len) + len;
-  const h = r.headers;
+  let size = 1 + 1 + varintSize(offsetDelta) + 1 + varintSize(valueLen) + valueLen;
   size += varintSize(h === undefined ? 0 : h.length);
   if (h !== undefined) for (const [k, v] of h) size += varintSize(k.length) + k.length + varintSize(v.length) + v.length;
   return size;
 }
 
-function writeRecords(records: readonly BatchRecord[], bodies: Int32Array, buf: Buffer, pos: number): number {
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i] as BatchRecord;
-    pos = writeVarint(buf, pos, bodies[i] as number);
-    buf[pos++] = 0; // attributes
-    buf[pos++] = 0; // timestampDelta: every record has the batch's timestamp
-    pos = writeVarint(buf, pos, i);
-    buf[pos++] = 1; // key length -1 (zigzag 1): null key
-    const v = r.value;
-    if (v instanceof Uint8Array) {
-      pos = writeVarint(buf, pos, v.length);
-      buf.set(v, pos);
-      pos += v.length;
-    } else {
-      pos = writeVarint(buf, pos, valueLength(v));
-      for (const s of v) {
-        buf.set(s, pos);
-        pos += s.length;
-      }
-    }
-    const h = r.headers;
-    pos = writeVarint(buf, pos, h === undefined ? 0 : h.length);
-    if (h !== undefined) {
-      for (const [k, v] of h) {
-        pos = writeVarint(buf, pos, k.length);
-        buf.set(k, pos);
-        pos += k.length;
-        pos = writeVarint(buf, pos, v.length);
-        buf.set(v, pos);
-        pos += v.length;
+export type RecordHeaders = readonly (readonly [Uint8Array, Uint8Array])[] | undefined;
+
+function writeRecords(runs: readonly RecordRun[], bodies: Int32Array, values: Int32Array, buf: Buffer, pos: number): number {
+  let k = 0;
+  for (const run of runs) {
+    for (let i = 0; i < run.count; i++, k++) {
+      pos = writeVarint(buf, pos, bodies[k] as number);
+      buf[pos++] = 0; // attributes
+      buf[pos++] = 0; // timestampDelta: every record has the batch's timestamp
+      pos = writeVarint(buf, pos, k);
+      buf[pos++] = 1; // key length -1 (zigzag 1): null key
+      const len = values[k] as number;
+      pos = writeVarint(buf, pos, len);
+      run.writeValue(i, buf, pos);
+      pos += len;
+      const h = run.headers(i);
+      pos = writeVarint(buf, pos, h === undefined ? 0 : h.length);
+      if (h !== undefined) {
+        for (const [hk, hv] of h) {
+          pos = writeVarint(buf, pos, hk.length);
+          buf.set(hk, pos);
+          pos += hk.length;
+          pos = writeVarint(buf, pos, hv.length);
+          buf.set(hv, pos);
+          pos += hv.length;
+        }
       }
     }
   }
@@ -115,23 +143,35 @@ function writeRecords(records: readonly BatchRecord[], bodies: Int32Array, buf: 
 
 /** Encodes `records` (at least one) as one record batch with base offset 0. */
 export function encodeRecordBatch(records: readonly BatchRecord[], p: BatchParams): Buffer {
-  const n = records.length;
+  return encodeRuns([listRun(records)], p);
+}
+
+/** Encodes the records of `runs`, one after the other (at least one record), as one record batch with base offset 0. */
+export function encodeRuns(runs: readonly RecordRun[], p: BatchParams): Buffer {
+  let n = 0;
+  for (const r of runs) n += r.count;
   if (n === 0) throw new RangeError('a record batch holds at least one record');
   const bodies = new Int32Array(n);
+  const values = new Int32Array(n);
   let recordsSize = 0;
-  for (let i = 0; i < n; i++) {
-    const b = bodySize(records[i] as BatchRecord, i);
-    bodies[i] = b;
-    recordsSize += varintSize(b) + b;
+  let k = 0;
+  for (const run of runs) {
+    for (let i = 0; i < run.count; i++, k++) {
+      const len = run.valueLength(i);
+      const b = bodySize(len, run.headers(i), k);
+      values[k] = len;
+      bodies[k] = b;
+      recordsSize += varintSize(b) + b;
+    }
   }
   let buf: Buffer;
   let end: number;
   if (p.compression === undefined) {
     buf = Buffer.allocUnsafe(BATCH_HEADER_SIZE + recordsSize);
-    end = writeRecords(records, bodies, buf, BATCH_HEADER_SIZE);
+    end = writeRecords(runs, bodies, values, buf, BATCH_HEADER_SIZE);
   } else {
     const raw = Buffer.allocUnsafe(recordsSize);
-    writeRecords(records, bodies, raw, 0);
+    writeRecords(runs, bodies, values, raw, 0);
     const compressed = p.compression.compress(raw);
     buf = Buffer.allocUnsafe(BATCH_HEADER_SIZE + compressed.length);
     buf.set(compressed, BATCH_HEADER_SIZE);

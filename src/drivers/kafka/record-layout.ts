@@ -5,7 +5,10 @@
  *
  * and the end-of-stream marker, a 16-byte value with M = D = 2^64 − 1.
  */
+import type { DataSegments } from '../../api/data-segments.js';
+import type { EventBatch } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
+import type { RecordHeaders, RecordRun } from './record-batch.js';
 
 export const HEADER_SIZE = 16;
 
@@ -27,22 +30,75 @@ export function encodeHeader(metadataSize: number, dataSize: number, out: Buffer
   return out;
 }
 
-/**
- * One record value as segments, nothing copied: the header (written into `headers` at
- * `at`, HEADER_SIZE bytes), the serialized metadata record, then the data segments.
- */
-export function valueSegments(record: Uint8Array, data: readonly Uint8Array[], headers: Buffer, at: number): Uint8Array[] {
-  let dataSize = 0;
-  for (const s of data) dataSize += s.length;
-  encodeHeader(record.length, dataSize, headers, at);
-  const out: Uint8Array[] = [headers.subarray(at, at + HEADER_SIZE), record];
-  for (const s of data) out.push(s);
-  return out;
-}
-
 /** One record value: header, the serialized metadata record, then the data segments (one buffer). */
 export function encodeValue(record: Uint8Array, data: readonly Uint8Array[]): Buffer {
-  return Buffer.concat(valueSegments(record, data, Buffer.allocUnsafe(HEADER_SIZE), 0));
+  let dataSize = 0;
+  for (const s of data) dataSize += s.length;
+  return Buffer.concat([encodeHeader(record.length, dataSize), record, ...data]);
+}
+
+/**
+ * Events [from, to) of a producer batch as octopus values, written by the record batch encoder
+ * straight from the batch's buffers (header, stored metadata record, data segments): no view nor
+ * array per event. `headers`: the Kafka headers of each event of the batch, if any has some.
+ */
+export class OctopusRun implements RecordRun {
+  /** The metadata chunk holding the last record written, and its offset (records never span chunks). */
+  private chunk = 0;
+  private chunkStart = 0;
+
+  constructor(
+    private readonly batch: EventBatch,
+    private readonly from: number,
+    private readonly to: number,
+    private readonly kafkaHeaders: readonly RecordHeaders[] | undefined,
+  ) {}
+
+  get count(): number {
+    return this.to - this.from;
+  }
+
+  /** The same events from `from` to `to` (relative to this run). */
+  slice(from: number, to: number): OctopusRun {
+    return new OctopusRun(this.batch, this.from + from, this.from + to, this.kafkaHeaders);
+  }
+
+  valueLength(i: number): number {
+    const j = this.from + i;
+    const ends = this.batch.metadataEnds;
+    const d = this.batch.data[j];
+    return HEADER_SIZE + (ends[j] as number) - (j === 0 ? 0 : (ends[j - 1] as number)) + (d === undefined ? 0 : d.size);
+  }
+
+  writeValue(i: number, buf: Buffer, pos: number): void {
+    const j = this.from + i;
+    const ends = this.batch.metadataEnds;
+    const start = j === 0 ? 0 : (ends[j - 1] as number);
+    const end = ends[j] as number;
+    const chunks = this.batch.metadata;
+    // values are written in order: the chunk cursor only moves forward, except for a new pass
+    if (start < this.chunkStart) this.chunk = this.chunkStart = 0;
+    let c = chunks[this.chunk] as Buffer;
+    while (start >= this.chunkStart + c.length) {
+      this.chunkStart += c.length;
+      c = chunks[++this.chunk] as Buffer;
+    }
+    const d = this.batch.data[j];
+    const dataSize = d === undefined ? 0 : d.size;
+    encodeHeader(end - start, dataSize, buf, pos);
+    pos += HEADER_SIZE;
+    pos += c.copy(buf, pos, start - this.chunkStart, end - this.chunkStart);
+    if (dataSize > 0) {
+      for (const s of (d as DataSegments).segments) {
+        buf.set(s, pos);
+        pos += s.length;
+      }
+    }
+  }
+
+  headers(i: number): RecordHeaders {
+    return this.kafkaHeaders?.[this.from + i];
+  }
 }
 
 export type DecodedValue =

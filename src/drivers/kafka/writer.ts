@@ -7,23 +7,20 @@
  * send, the chunks of each partition merged into one record batch. After a failed send the
  * client is replaced by a new one (fresh producer id and sequences).
  */
-import { forEachRecord, type EventBatch, type EventIds, type Headers, type TopicWriter } from '../../api/driver-spi.js';
+import { type EventBatch, type EventIds, type Headers, type TopicWriter } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
 import type { EventID } from '../../api/event.js';
 import { log } from '../../api/logging.js';
-import type { KafkaClientFactory, KafkaProducerClient, ProduceRecord } from './client.js';
+import type { KafkaClientFactory, KafkaProducerClient } from './client.js';
 import { kafkaError } from './client-errors.js';
 import type { ConnectionSettings, ProducerSettings } from './options.js';
-import { endOfStreamValue, HEADER_SIZE, valueSegments } from './record-layout.js';
-import { valueLength } from './record-batch.js';
+import { endOfStreamValue, OctopusRun } from './record-layout.js';
+import { listRun, type RecordRun } from './record-batch.js';
 
 /** Per-record overhead estimate in a record batch (varints, attributes, deltas). */
 const RECORD_OVERHEAD = 24;
 /** Upper bound of one produce request (all partitions together). */
 const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
-
-/** A record value, whole or as segments. */
-type Value = Buffer | readonly Uint8Array[];
 
 interface Item {
   /** Each chunk's first offset and record count, in chunk order (ids are only built per event when the chunks' offsets are not contiguous). */
@@ -40,8 +37,7 @@ interface Chunk {
   partition: number;
   /** The chunk's rank within its item. */
   index: number;
-  values: Value[];
-  headers: ([Buffer, Buffer][] | undefined)[];
+  records: RecordRun;
   bytes: number;
   /** performance.now() when queued (linger). */
   queuedAt: number;
@@ -88,51 +84,45 @@ export class KafkaWriter implements TopicWriter {
 
   append(partition: number, batch: EventBatch): Promise<EventIds> {
     if (this.closed) return Promise.reject(new DiasporaError('Producer is closed', { code: ErrorCodes.CLOSED }));
-    const values: Value[] = [];
-    const headers: ([Buffer, Buffer][] | undefined)[] = [];
-    // the values' octopus headers, side by side in one buffer; metadata and data are not copied
-    // until the record batch is encoded
-    const valueHeaders = Buffer.allocUnsafe(batch.count * HEADER_SIZE);
-    forEachRecord(batch, (i, record) => {
-      const d = batch.data[i];
-      values.push(valueSegments(record, d === undefined || d.size === 0 ? [] : d.segments, valueHeaders, i * HEADER_SIZE));
-      headers.push(encodeHeaders(batch.headers?.[i]));
-    });
-    return this.enqueue(partition, values, headers);
+    // values are written by the record batch encoder straight from the batch's buffers
+    const headers = batch.headers === undefined ? undefined : batch.headers.map(encodeHeaders);
+    return this.enqueue(partition, new OctopusRun(batch, 0, batch.count, headers));
   }
 
   /** Writes the end-of-stream marker (§5) to each partition (default: all). */
   async markEndOfStream(partitions?: readonly number[]): Promise<void> {
     const parts = partitions ?? Array.from({ length: this.numPartitions }, (_, i) => i);
-    await Promise.all(parts.map((p) => this.enqueue(p, [endOfStreamValue()], [undefined])));
+    await Promise.all(parts.map((p) => this.enqueue(p, listRun([{ value: endOfStreamValue() }]))));
   }
 
-  private enqueue(partition: number, values: Value[], headers: ([Buffer, Buffer][] | undefined)[]): Promise<EventIds> {
+  private enqueue(partition: number, run: RecordRun): Promise<EventIds> {
     if (!Number.isInteger(partition) || partition < 0 || partition >= this.numPartitions) {
       return Promise.reject(new DiasporaError(`Invalid partition ${partition}`, { code: ErrorCodes.INVALID_ARGUMENT }));
     }
     return new Promise<EventIds>((resolve, reject) => {
       const item: Item = { bases: [], chunks: 0, done: 0, failed: false, resolve, reject };
-      if (values.length === 0) {
+      if (run.count === 0) {
         resolve({ ids: [] });
         return;
       }
       // split into record batches within the per-batch limits (message.max.bytes, batch.num.messages)
-      let chunk: Chunk | undefined;
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i] as Value;
-        const h = headers[i];
-        let size = valueLength(v) + RECORD_OVERHEAD;
+      const cut = (from: number, to: number, bytes: number): void => {
+        this.queue.push({ item, partition, index: item.chunks++, records: from === 0 && to === run.count ? run : run.slice(from, to), bytes, queuedAt: performance.now() });
+      };
+      let from = 0;
+      let bytes = 0;
+      for (let i = 0; i < run.count; i++) {
+        let size = run.valueLength(i) + RECORD_OVERHEAD;
+        const h = run.headers(i);
         if (h !== undefined) for (const [k, x] of h) size += k.length + x.length + 4;
-        if (chunk === undefined || chunk.values.length >= this.settings.maxBatchRecords || (chunk.bytes + size > this.settings.maxBatchBytes && chunk.values.length > 0)) {
-          chunk = { item, partition, index: item.chunks, values: [], headers: [], bytes: 0, queuedAt: performance.now() };
-          this.queue.push(chunk);
-          item.chunks++;
+        if (i > from && (i - from >= this.settings.maxBatchRecords || bytes + size > this.settings.maxBatchBytes)) {
+          cut(from, i, bytes);
+          from = i;
+          bytes = 0;
         }
-        chunk.values.push(v);
-        chunk.headers.push(h);
-        chunk.bytes += size;
+        bytes += size;
       }
+      cut(from, run.count, bytes);
       this.pump();
     });
   }
@@ -179,7 +169,7 @@ export class KafkaWriter implements TopicWriter {
     let records = 0;
     let bytes = 0;
     for (const c of this.queue) {
-      records += c.values.length;
+      records += c.records.count;
       bytes += c.bytes;
     }
     const oldest = (this.queue[0] as Chunk).queuedAt;
@@ -210,14 +200,14 @@ export class KafkaWriter implements TopicWriter {
       if (p === undefined) perPartition.set(c.partition, (p = { records: 0, bytes: 0, full: false }));
       const fits =
         !p.full &&
-        (p.records === 0 || (p.records + c.values.length <= this.settings.maxBatchRecords && p.bytes + c.bytes <= this.settings.maxBatchBytes)) &&
+        (p.records === 0 || (p.records + c.records.count <= this.settings.maxBatchRecords && p.bytes + c.bytes <= this.settings.maxBatchBytes)) &&
         (taken.length === 0 || bytes + c.bytes <= MAX_REQUEST_BYTES);
       if (!fits) {
         p.full = true; // keep per-partition order: nothing later of this partition may overtake
         i++;
         continue;
       }
-      p.records += c.values.length;
+      p.records += c.records.count;
       p.bytes += c.bytes;
       taken.push(c);
       bytes += c.bytes;
@@ -227,18 +217,11 @@ export class KafkaWriter implements TopicWriter {
   }
 
   private async send(chunks: Chunk[]): Promise<void> {
-    const records: ProduceRecord[] = [];
-    for (const c of chunks) {
-      if (c.item.failed) continue;
-      for (let i = 0; i < c.values.length; i++) {
-        records.push({ topic: this.topic, partition: c.partition, value: c.values[i] as Value, headers: c.headers[i] });
-      }
-    }
     const live = chunks.filter((c) => !c.item.failed);
     if (live.length === 0) return;
     let bases: Map<string, bigint>;
     try {
-      bases = await this.withTimeout(this.getClient().send(records));
+      bases = await this.withTimeout(this.getClient().send(live.map((c) => ({ topic: this.topic, partition: c.partition, records: c.records }))));
     } catch (err) {
       this.resetClient();
       const e = kafkaError(err);
@@ -251,7 +234,7 @@ export class KafkaWriter implements TopicWriter {
     for (const c of live) {
       const base = bases.get(`${this.topic}:${c.partition}`);
       const offset = before.get(c.partition) ?? 0;
-      before.set(c.partition, offset + c.values.length);
+      before.set(c.partition, offset + c.records.count);
       if (base === undefined || base < 0n) {
         this.fail(c.item, kafkaError(new Error(`no offset returned for partition ${c.partition}`)));
         continue;
@@ -272,7 +255,7 @@ export class KafkaWriter implements TopicWriter {
   private complete(c: Chunk, base: bigint): void {
     const item = c.item;
     if (item.failed) return;
-    item.bases[c.index] = { base, count: c.values.length };
+    item.bases[c.index] = { base, count: c.records.count };
     item.done++;
     if (item.done === item.chunks) item.resolve(eventIds(item.bases));
   }

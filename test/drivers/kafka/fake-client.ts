@@ -11,7 +11,7 @@ import type {
   KafkaFetchClient,
   KafkaGroupClient,
   KafkaProducerClient,
-  ProduceRecord,
+  ProduceRun,
   TopicCreation,
   TopicSpec,
 } from '../../../src/drivers/kafka/client.js';
@@ -160,12 +160,12 @@ export class FakeCluster {
     c.producersCreated++;
     let closed = false;
     return {
-      async send(records: readonly ProduceRecord[]) {
+      async send(runs: readonly ProduceRun[]) {
         if (closed) throw new KafkaClientError('Client is closed', 'network');
         c.sendCalls++;
         c.inflightSends++;
         c.maxInflightSends = Math.max(c.maxInflightSends, c.inflightSends);
-        c.sendSizes.push(records.length);
+        c.sendSizes.push(runs.reduce((n, r) => n + r.records.count, 0));
         try {
           if (c.sendDelayMs > 0) await new Promise((r) => setTimeout(r, c.sendDelayMs));
           else await Promise.resolve();
@@ -175,10 +175,14 @@ export class FakeCluster {
             throw new KafkaClientError('NOT_ENOUGH_REPLICAS: injected failure', 'protocol', ['NOT_ENOUGH_REPLICAS'], true);
           }
           const bases = new Map<string, bigint>();
-          for (const r of records) {
-            const off = c.append(r.topic, r.partition, Buffer.isBuffer(r.value) ? r.value : Buffer.concat(r.value), r.headers ?? []);
-            const k = `${r.topic}:${r.partition}`;
-            if (!bases.has(k)) bases.set(k, off);
+          for (const r of runs) {
+            for (let i = 0; i < r.records.count; i++) {
+              const value = Buffer.allocUnsafe(r.records.valueLength(i));
+              r.records.writeValue(i, value, 0);
+              const off = c.append(r.topic, r.partition, value, (r.records.headers(i) ?? []) as [Buffer, Buffer][]);
+              const k = `${r.topic}:${r.partition}`;
+              if (!bases.has(k)) bases.set(k, off);
+            }
           }
           return bases;
         } finally {
