@@ -71,6 +71,17 @@ export function forEachRecord(batch: EventBatch, fn: (i: number, record: Buffer)
 export interface TopicWriter {
   /** Stores a batch atomically in `partition`; resolves with the id of each event. */
   append(partition: number, batch: EventBatch): Promise<EventIds>;
+  /**
+   * Appends to one partition the producer may have in flight at once (default 1: it waits for
+   * each append, and merges what queued meanwhile into the next). A writer that allows more stores
+   * concurrent appends of a partition in call order (kafka: idempotent sequences, max.in.flight).
+   */
+  readonly maxConcurrentAppends?: number;
+  /**
+   * The producer now waits for its appends to finish (back-pressure or flush), so no more records
+   * come meanwhile: what the writer holds back to gather larger requests (linger) goes at once.
+   */
+  sendNow?(): void;
   /** Writes an end-of-stream marker in each partition (drivers that have one, e.g. kafka). */
   markEndOfStream?(partitions?: readonly number[]): Promise<void>;
   /** Makes the given partitions durable according to the driver's flush policy (producer flush). */

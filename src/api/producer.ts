@@ -215,7 +215,8 @@ class PartitionState {
   /** Metadata bytes of the last closed batch (initial size of the next buffer). */
   lastMetaSize = 0;
   readonly queued: Batch[] = [];
-  writing = false;
+  /** Appends in flight (at most the writer's maxConcurrentAppends). */
+  writes = 0;
 }
 
 export class ProducerImpl implements Producer {
@@ -231,6 +232,8 @@ export class ProducerImpl implements Producer {
   private readonly serializer: SerializerImpl;
   private readonly parts: PartitionState[];
   private readonly numPartitions: number;
+  /** Appends per partition in flight at once (the writer's maxConcurrentAppends). */
+  private readonly maxWrites: number;
 
   /** Push sequence numbers: `seq` is the next to assign, `watermark` the first not yet settled. */
   private seq = 0;
@@ -278,6 +281,7 @@ export class ProducerImpl implements Producer {
     this.validate = !(topic.validator instanceof DefaultValidator);
     this.numPartitions = topic.partitions.length;
     this.parts = Array.from({ length: this.numPartitions }, () => new PartitionState());
+    this.maxWrites = Math.max(1, writer.maxConcurrentAppends ?? 1);
   }
 
   push(metadata: Metadata | Json, data?: DataLike, o?: PushOptions): Future<EventID> {
@@ -378,7 +382,7 @@ export class ProducerImpl implements Producer {
     b.add(md, record, data, headers, future);
     if (this.batchSize === 'adaptive') {
       if (b.count >= ADAPTIVE_MAX_EVENTS || b.bytes >= ADAPTIVE_MAX_BYTES) this.closeOpen(partition);
-      else if (!st.writing) this.scheduleKick();
+      else if (st.writes === 0) this.scheduleKick();
     } else if (b.count >= this.batchSize) this.closeOpen(partition);
   }
 
@@ -413,7 +417,7 @@ export class ProducerImpl implements Producer {
       this.kickScheduled = false;
       for (let i = 0; i < this.parts.length; i++) {
         const st = this.parts[i] as PartitionState;
-        if (st.open !== undefined && !st.writing && st.queued.length === 0) this.closeOpen(i);
+        if (st.open !== undefined && st.writes === 0 && st.queued.length === 0) this.closeOpen(i);
       }
     });
   }
@@ -431,7 +435,11 @@ export class ProducerImpl implements Producer {
 
   private pump(partition: number): void {
     const st = this.parts[partition] as PartitionState;
-    if (st.writing || st.queued.length === 0) return;
+    while (st.queued.length > 0 && st.writes < this.maxWrites) this.write(partition, st);
+  }
+
+  /** Hands the queued batches of a partition (merged up to MERGE_MAX_BYTES) to the writer. */
+  private write(partition: number, st: PartitionState): void {
     const batches: Batch[] = [];
     let bytes = 0;
     while (st.queued.length > 0 && (batches.length === 0 || bytes + (st.queued[0] as Batch).bytes <= MERGE_MAX_BYTES)) {
@@ -439,7 +447,7 @@ export class ProducerImpl implements Producer {
       bytes += b.bytes;
       batches.push(b);
     }
-    st.writing = true;
+    st.writes++;
     this.touched.add(partition);
     for (const b of batches) this.writing.add(b);
     let result: Promise<EventIds>;
@@ -456,7 +464,7 @@ export class ProducerImpl implements Producer {
 
   private finishWrite(partition: number, batches: Batch[], ids: EventIds | undefined, err: unknown): void {
     const st = this.parts[partition] as PartitionState;
-    st.writing = false;
+    st.writes--;
     let k = 0;
     for (const b of batches) {
       const futures = b.futures;
@@ -476,7 +484,7 @@ export class ProducerImpl implements Producer {
       for (const w of ws) w();
     }
     if (st.queued.length > 0) this.pump(partition);
-    else if (st.open !== undefined && this.batchSize === 'adaptive') this.closeOpen(partition);
+    else if (st.open !== undefined && this.batchSize === 'adaptive' && st.writes === 0) this.closeOpen(partition);
   }
 
   hasCapacity(): boolean {
@@ -485,6 +493,7 @@ export class ProducerImpl implements Producer {
 
   ready(): Promise<void> {
     if (this.hasCapacity()) return Promise.resolve();
+    this.writer.sendNow?.();
     return new Promise((resolve) => this.capacityWaiters.push(resolve));
   }
 
@@ -499,6 +508,7 @@ export class ProducerImpl implements Producer {
         const st = this.parts[i] as PartitionState;
         for (const b of st.queued) pending.push(b.done.wait());
       }
+      this.writer.sendNow?.();
       for (const b of this.writing) pending.push(b.done.wait() as Promise<void>);
       const outcomes = await Promise.allSettled(pending);
       const failed = outcomes.find((o) => o.status === 'rejected');

@@ -78,6 +78,12 @@ export interface RecordRun {
   headers(i: number): readonly (readonly [Uint8Array, Uint8Array])[] | undefined;
   /** Records [from, to) of this run (producers cut runs into batches within the batch limits). */
   slice(from: number, to: number): RecordRun;
+  /**
+   * Bytes the run copies into the batch buffer before its values are written (`stage`): small
+   * values are then moved within one buffer (copyWithin, ~3x cheaper than a copy between two).
+   */
+  readonly stagingSize?: number;
+  stage?(buf: Buffer, at: number): void;
 }
 
 /** A run over records given one object each. */
@@ -164,15 +170,28 @@ export function encodeRuns(runs: readonly RecordRun[], p: BatchParams): Buffer {
       recordsSize += varintSize(b) + b;
     }
   }
+  let staging = 0;
+  for (const run of runs) staging += run.stagingSize ?? 0;
+  // staged bytes go after the records, in the same buffer
+  const stage = (buf: Buffer, at: number): void => {
+    for (const run of runs) {
+      if (run.stage === undefined) continue;
+      run.stage(buf, at);
+      at += run.stagingSize ?? 0;
+    }
+  };
   let buf: Buffer;
   let end: number;
   if (p.compression === undefined) {
-    buf = Buffer.allocUnsafe(BATCH_HEADER_SIZE + recordsSize);
+    buf = Buffer.allocUnsafe(BATCH_HEADER_SIZE + recordsSize + staging);
+    stage(buf, BATCH_HEADER_SIZE + recordsSize);
     end = writeRecords(runs, bodies, values, buf, BATCH_HEADER_SIZE);
+    if (staging > 0) buf = buf.subarray(0, end);
   } else {
-    const raw = Buffer.allocUnsafe(recordsSize);
+    const raw = Buffer.allocUnsafe(recordsSize + staging);
+    stage(raw, recordsSize);
     writeRecords(runs, bodies, values, raw, 0);
-    const compressed = p.compression.compress(raw);
+    const compressed = p.compression.compress(staging > 0 ? raw.subarray(0, recordsSize) : raw);
     buf = Buffer.allocUnsafe(BATCH_HEADER_SIZE + compressed.length);
     buf.set(compressed, BATCH_HEADER_SIZE);
     end = buf.length;

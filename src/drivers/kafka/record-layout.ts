@@ -39,20 +39,29 @@ export function encodeValue(record: Uint8Array, data: readonly Uint8Array[]): Bu
 
 /**
  * Events [from, to) of a producer batch as octopus values, written by the record batch encoder
- * straight from the batch's buffers (header, stored metadata record, data segments): no view nor
- * array per event. `headers`: the Kafka headers of each event of the batch, if any has some.
+ * straight from the batch's buffers: the metadata records of the run are staged into the batch
+ * buffer in one copy, then each value is its header, its record (moved within the buffer) and its
+ * data segments. No view nor array per event. `kafkaHeaders`: the Kafka headers of each event of
+ * the batch, if any has some.
  */
 export class OctopusRun implements RecordRun {
-  /** The metadata chunk holding the last record written, and its offset (records never span chunks). */
-  private chunk = 0;
-  private chunkStart = 0;
+  /** Offset of the run's first metadata record in the batch's concatenated chunks. */
+  private readonly metaStart: number;
+  readonly stagingSize: number;
+  /** The buffer stage() copied the run's metadata records into, and where. */
+  private stagedIn: Buffer | undefined;
+  private staged = 0;
 
   constructor(
     private readonly batch: EventBatch,
     private readonly from: number,
     private readonly to: number,
     private readonly kafkaHeaders: readonly RecordHeaders[] | undefined,
-  ) {}
+  ) {
+    const ends = batch.metadataEnds;
+    this.metaStart = from === 0 ? 0 : (ends[from - 1] as number);
+    this.stagingSize = to > from ? (ends[to - 1] as number) - this.metaStart : 0;
+  }
 
   get count(): number {
     return this.to - this.from;
@@ -61,6 +70,25 @@ export class OctopusRun implements RecordRun {
   /** The same events from `from` to `to` (relative to this run). */
   slice(from: number, to: number): OctopusRun {
     return new OctopusRun(this.batch, this.from + from, this.from + to, this.kafkaHeaders);
+  }
+
+  stage(buf: Buffer, at: number): void {
+    this.stagedIn = buf;
+    this.staged = at;
+    // the run's bytes [metaStart, metaStart + stagingSize) of the concatenated chunks
+    let lo = this.metaStart;
+    const hi = lo + this.stagingSize;
+    let chunkStart = 0;
+    for (const c of this.batch.metadata) {
+      const chunkEnd = chunkStart + c.length;
+      if (lo < chunkEnd && lo < hi) {
+        const n = Math.min(hi, chunkEnd) - lo;
+        c.copy(buf, at, lo - chunkStart, lo - chunkStart + n);
+        at += n;
+        lo += n;
+      }
+      chunkStart = chunkEnd;
+    }
   }
 
   valueLength(i: number): number {
@@ -75,19 +103,25 @@ export class OctopusRun implements RecordRun {
     const ends = this.batch.metadataEnds;
     const start = j === 0 ? 0 : (ends[j - 1] as number);
     const end = ends[j] as number;
-    const chunks = this.batch.metadata;
-    // values are written in order: the chunk cursor only moves forward, except for a new pass
-    if (start < this.chunkStart) this.chunk = this.chunkStart = 0;
-    let c = chunks[this.chunk] as Buffer;
-    while (start >= this.chunkStart + c.length) {
-      this.chunkStart += c.length;
-      c = chunks[++this.chunk] as Buffer;
-    }
     const d = this.batch.data[j];
     const dataSize = d === undefined ? 0 : d.size;
-    encodeHeader(end - start, dataSize, buf, pos);
+    writeHeaderBytes(buf, pos, end - start, dataSize);
     pos += HEADER_SIZE;
-    pos += c.copy(buf, pos, start - this.chunkStart, end - this.chunkStart);
+    if (buf === this.stagedIn) {
+      const from = this.staged + start - this.metaStart;
+      buf.copyWithin(pos, from, from + end - start);
+    } else {
+      // not staged in this buffer: copy from the chunk holding the record (records never span chunks)
+      let chunkStart = 0;
+      for (const c of this.batch.metadata) {
+        if (start < chunkStart + c.length) {
+          c.copy(buf, pos, start - chunkStart, end - chunkStart);
+          break;
+        }
+        chunkStart += c.length;
+      }
+    }
+    pos += end - start;
     if (dataSize > 0) {
       for (const s of (d as DataSegments).segments) {
         buf.set(s, pos);
@@ -99,6 +133,30 @@ export class OctopusRun implements RecordRun {
   headers(i: number): RecordHeaders {
     return this.kafkaHeaders?.[this.from + i];
   }
+}
+
+/** encodeHeader with plain byte stores (writeUInt32LE's checks cost ~4x on this hot path). */
+function writeHeaderBytes(buf: Buffer, pos: number, metadataSize: number, dataSize: number): void {
+  const ml = metadataSize >>> 0;
+  const mh = Math.floor(metadataSize / 0x1_0000_0000);
+  const dl = dataSize >>> 0;
+  const dh = Math.floor(dataSize / 0x1_0000_0000);
+  buf[pos] = ml;
+  buf[pos + 1] = ml >>> 8;
+  buf[pos + 2] = ml >>> 16;
+  buf[pos + 3] = ml >>> 24;
+  buf[pos + 4] = mh;
+  buf[pos + 5] = mh >>> 8;
+  buf[pos + 6] = mh >>> 16;
+  buf[pos + 7] = mh >>> 24;
+  buf[pos + 8] = dl;
+  buf[pos + 9] = dl >>> 8;
+  buf[pos + 10] = dl >>> 16;
+  buf[pos + 11] = dl >>> 24;
+  buf[pos + 12] = dh;
+  buf[pos + 13] = dh >>> 8;
+  buf[pos + 14] = dh >>> 16;
+  buf[pos + 15] = dh >>> 24;
 }
 
 export type DecodedValue =

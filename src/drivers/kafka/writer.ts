@@ -71,6 +71,8 @@ export class KafkaWriter implements TopicWriter {
   /** Sends in flight (at most max.in.flight; the client keeps their order). */
   private inFlight = 0;
   private lingerTimer: NodeJS.Timeout | undefined;
+  /** Set by sendNow(): nothing more is coming until the queue drains. */
+  private urgent = false;
   private closed = false;
   private idle: (() => void)[] = [];
 
@@ -81,6 +83,11 @@ export class KafkaWriter implements TopicWriter {
     private readonly topic: string,
     private readonly numPartitions: number,
   ) {}
+
+  /** The producer hands over batches without waiting for earlier ones: they queue here and are sent in order, up to max.in.flight requests at once. */
+  get maxConcurrentAppends(): number {
+    return this.settings.maxInFlight;
+  }
 
   append(partition: number, batch: EventBatch): Promise<EventIds> {
     if (this.closed) return Promise.reject(new DiasporaError('Producer is closed', { code: ErrorCodes.CLOSED }));
@@ -139,8 +146,15 @@ export class KafkaWriter implements TopicWriter {
     if (old !== undefined) void old.close(true).catch(() => undefined);
   }
 
+  /** The producer waits for what is queued: send it without lingering, until the queue is empty. */
+  sendNow(): void {
+    this.urgent = true;
+    this.pump();
+  }
+
   private pump(): void {
     if (this.queue.length === 0) {
+      this.urgent = false;
       if (this.inFlight === 0) {
         const w = this.idle;
         this.idle = [];
@@ -151,7 +165,7 @@ export class KafkaWriter implements TopicWriter {
     while (this.queue.length > 0 && this.inFlight < this.settings.maxInFlight) {
       // an idle producer sends at once; behind a request in flight, records gather into a batch
       // worth a request (or until linger.ms): a broker's cost is per request as much as per record
-      if (this.inFlight > 0 && !this.worthSending()) {
+      if (this.inFlight > 0 && !this.urgent && !this.worthSending()) {
         this.armLinger();
         return;
       }

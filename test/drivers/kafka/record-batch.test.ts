@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Reader, compressionsAlgorithms, crc32c, createRecordsBatch, readRecordsBatch } from '@platformatic/kafka';
-import { BATCH_HEADER_SIZE, decodeRecordBatches, encodeRecordBatch, nextSequence, type BatchRecord } from '../../../src/drivers/kafka/record-batch.js';
+import { BATCH_HEADER_SIZE, decodeRecordBatches, encodeRecordBatch, encodeRuns, nextSequence, type BatchRecord } from '../../../src/drivers/kafka/record-batch.js';
+import { encodeValue, OctopusRun } from '../../../src/drivers/kafka/record-layout.js';
+import { DataSegments } from '../../../src/api/data-segments.js';
 
 /** CRC-32C, bit by bit (Castagnoli, reflected polynomial 0x82F63B78): the reference for the checksum. */
 function crc32cBitwise(bytes: Uint8Array): number {
@@ -118,6 +120,38 @@ describe('kafka record batches (message format v2)', () => {
     const whole = encodeRecordBatch([{ value: Buffer.concat(parts) }, { value: Buffer.from('x') }], params);
     assert.ok(segmented.equals(whole));
     assert.deepEqual(Buffer.from(decode(segmented).records[0]?.value as Buffer), Buffer.concat(parts));
+  });
+
+  it('octopus runs over a producer batch encode exactly like whole values, staged or not, sliced, plain and compressed', () => {
+    // 5 events; metadata records in two chunks (records never span chunks); data on some events, Kafka headers on one
+    const recs = ['{"a":1}', '{"bb":22}', '{"ccc":333}', '{}', '{"e":"five"}'].map((t) => Buffer.from(t));
+    const chunks = [Buffer.concat(recs.slice(0, 2)), Buffer.concat(recs.slice(2))];
+    let end = 0;
+    const batch = {
+      count: 5,
+      metadata: chunks,
+      metadataSize: chunks[0]!.length + chunks[1]!.length,
+      metadataEnds: recs.map((r) => (end += r.length)),
+      data: [DataSegments.EMPTY, new DataSegments([Buffer.from('xy'), Buffer.alloc(300, 9)]), DataSegments.EMPTY, new DataSegments(Buffer.from('z')), DataSegments.EMPTY],
+      headers: undefined,
+    };
+    const kafkaHeaders = [undefined, undefined, [[Buffer.from('k'), Buffer.from('v')]] as [Buffer, Buffer][], undefined, undefined];
+    const whole: BatchRecord[] = recs.map((r, i) => ({ value: encodeValue(r, batch.data[i]!.segments), headers: kafkaHeaders[i] }));
+    const run = new OctopusRun(batch, 0, 5, kafkaHeaders);
+    const gzip = compressionsAlgorithms.gzip;
+    const compressed = { ...params, compression: { bitmask: gzip.bitmask, compress: (r: Buffer) => gzip.compressSync(r) } };
+    for (const p of [params, compressed]) {
+      assert.ok(encodeRuns([run], p).equals(encodeRecordBatch(whole, p)));
+      // a slice across the chunk boundary, and two runs of one partition in one batch
+      assert.ok(encodeRuns([run.slice(1, 4)], p).equals(encodeRecordBatch(whole.slice(1, 4), p)));
+      assert.ok(encodeRuns([run.slice(0, 2), run.slice(2, 5)], p).equals(encodeRecordBatch(whole, p)));
+    }
+    // values written without staging (e.g. one buffer per value) are the same bytes
+    for (let i = 0; i < 5; i++) {
+      const v = Buffer.alloc(run.valueLength(i));
+      run.slice(0, 5).writeValue(i, v, 0);
+      assert.ok(v.equals(whole[i]!.value as Buffer), `value ${i}`);
+    }
   });
 
   it('refuse an empty batch', () => {
