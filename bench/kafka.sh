@@ -17,8 +17,9 @@
 # Then (4) files -> kafka forwarding: N events of -m 104 -s 0 (128-byte Kafka values) in a files topic,
 #   diaspora-ctl forward --stop-at-end to a fresh kafka topic, parsing "Forwarded N event(s) ... (X events/s)".
 # Producer settings on both sides: acks=all, idempotence on, linger.ms=5, batch.num.messages=10000 (kcat: -X ...;
-# ours: the driver's kafka properties, where acks=all and idempotence are the defaults and linger.ms is accepted but
-# unused). Every topic's end offset is checked to be N (kcat -Q), and in the first repetition every record value is
+# ours: the driver's kafka properties, where acks=all and idempotence are the defaults; and `bench produce -b 10000`,
+# because our producer's batch size also caps a record batch, as batch.num.messages does kcat's; both also cap a
+# record batch at batch.size = 1,000,000 bytes by default). Every topic's end offset is checked to be N (kcat -Q), and in the first repetition every record value is
 # checked to be S bytes. kcat is also timed producing / consuming ONE message (its process start-up + connection
 # cost, which our benchmarks' clocks do not include) and a second ratio is given against kcat minus that cost.
 # MB = 2^20 bytes, counted on record values (S bytes per event, for both). Our own "Bandwidth" line counts only
@@ -27,7 +28,7 @@
 # Usage: bench/kafka.sh
 #   env: N (100000), REPS (3), SIZES ("128 4096"), BENCH_DIR (/tmp), KEEP=1 (keep the temporary directory),
 #        DIASPORA_KAFKA_BOOTSTRAP=host:port (use that broker instead of starting one; topics are left behind),
-#        OURS_PRODUCE_FLAGS ("-b 1000 -p 0 -f N"), OURS_CONSUME_FLAGS (""), KCAT (kcat)
+#        OURS_PRODUCE_FLAGS ("-b 10000 -p 0 -f N"), OURS_CONSUME_FLAGS (""), KCAT (kcat)
 # Needs: a build (npx tsc -p tsconfig.json), kcat (apt-get install -y kcat), and for the broker what
 # scripts/kafka.sh needs (Java 17+, Maven once).
 set -euo pipefail
@@ -39,7 +40,7 @@ N=${N:-100000}
 REPS=${REPS:-3}
 SIZES=${SIZES:-"128 4096"}
 KCAT=${KCAT:-kcat}
-read -r -a OURS_PRODUCE <<<"${OURS_PRODUCE_FLAGS:--b 1000 -p 0 -f $N}"
+read -r -a OURS_PRODUCE <<<"${OURS_PRODUCE_FLAGS:--b 10000 -p 0 -f $N}"
 read -r -a OURS_CONSUME <<<"${OURS_CONSUME_FLAGS:-}"
 KCAT_X=(-X linger.ms=5 -X batch.num.messages=10000 -X acks=all -X enable.idempotence=true)
 TOPIC_OPTS=(--topic.num_partitions 1 --topic.replication_factor 1)

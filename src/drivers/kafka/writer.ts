@@ -58,11 +58,29 @@ export function eventIds(bases: readonly { base: bigint; count: number }[]): Eve
   return { first };
 }
 
+/**
+ * The UTF-8 bytes of header keys, and of each key's last value: forwarded events all carry the same
+ * keys, and the same policy and batch timestamp (only `diaspora-src` changes from event to event).
+ * The buffers are shared, never written to. Bounded: cleared when it holds too many keys.
+ */
+const headerKeys = new Map<string, { key: Buffer; text: string; value: Buffer }>();
+
 function encodeHeaders(h: Headers | undefined): [Buffer, Buffer][] | undefined {
   if (h === undefined) return undefined;
-  const keys = Object.keys(h);
-  if (keys.length === 0) return undefined;
-  return keys.map((k) => [Buffer.from(k, 'utf8'), Buffer.from(h[k] as string, 'utf8')]);
+  let out: [Buffer, Buffer][] | undefined;
+  for (const k in h) {
+    const v = h[k] as string;
+    let e = headerKeys.get(k);
+    if (e === undefined) {
+      if (headerKeys.size >= 256) headerKeys.clear();
+      headerKeys.set(k, (e = { key: Buffer.from(k, 'utf8'), text: v, value: Buffer.from(v, 'utf8') }));
+    } else if (e.text !== v) {
+      e.text = v;
+      e.value = Buffer.from(v, 'utf8');
+    }
+    (out ??= []).push([e.key, e.value]);
+  }
+  return out;
 }
 
 export class KafkaWriter implements TopicWriter {
