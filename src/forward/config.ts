@@ -96,7 +96,7 @@ export const POLICY_KEYS: readonly KeyDoc[] = [
   { key: 'scan_limit', default: '100000', doc: 'no_duplicates: destination events scanned back per partition at start' },
   { key: 'batch_size', default: '1000', doc: 'events per destination batch' },
   { key: 'batch_linger', default: '20ms', doc: 'longest wait to fill a batch' },
-  { key: 'max_in_flight', default: '4', doc: 'destination batches in flight (at_least_once; 1 with no_duplicates and exactly_once)' },
+  { key: 'max_in_flight', default: '4', doc: 'destination batches in flight' },
   { key: 'buffer_events', default: '10000', doc: 'bound of events between stages' },
   { key: 'forward_data', default: 'true', doc: 'forward event data (false: metadata only)' },
   { key: 'data_selector', default: '-', doc: '"<module.js>:<export>" returning a DataSelector' },

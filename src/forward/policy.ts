@@ -100,10 +100,6 @@ export class ForwardPolicy {
   private ends: Map<number, EventID> | undefined;
   /** Last event read per partition (its id, a bigint, is only built when the end is checked). */
   private readonly delivered = new Map<number, Event>();
-  /** Settles when the batch written last has pushed its events (the next one pushes after it). */
-  private pushTail: Promise<void> = Promise.resolve();
-  /** Re-sends started so far (a batch pushed before an earlier batch's re-send is sent again). */
-  private resends = 0;
   private lastErrorLog = new Map<string, number>();
   private unconfirmed = 0;
   private receiveFailures = 0;
@@ -181,26 +177,22 @@ export class ForwardPolicy {
     this.setState('running');
     this.runStarted = performance.now();
     this.log.info(`Forward worker started: ${this.label}`);
-    // batches being written, oldest first: up to max_in_flight with at_least_once (a failure
-    // re-sends the window, so duplicates stay within it), one with the duplicate-free deliveries
-    const window: Promise<void>[] = [];
-    const depth = this.cfg.delivery === 'at_least_once' ? this.cfg.maxInFlight : 1;
+    let writing: Promise<void> | undefined;
     try {
       for (;;) {
         if (this.cfg.stopAtEnd && this.reachedEnd()) break;
         if (this.cfg.headers) this.provenance.startBatch();
-        // the next batch is read while earlier ones are written
         const batch = await this.collect(consumer);
-        while (window.length >= depth || (batch === undefined && window.length > 0)) await window.shift();
+        if (writing !== undefined) await writing;
+        writing = undefined;
         if (batch === undefined) break;
         if (batch.read.length === 0) continue;
         this.countReceived(batch.read);
-        const w = this.write(batch, window[window.length - 1]);
-        // a failure surfaces when the window reaches it (or at the end)
-        w.catch(() => undefined);
-        window.push(w);
+        writing = this.write(batch);
+        // surface a halt at once; otherwise keep reading the next batch meanwhile
+        writing.catch(() => undefined);
       }
-      while (window.length > 0) await window.shift();
+      if (writing !== undefined) await writing;
       this.runEnded = performance.now();
     } catch (err) {
       this.runEnded = performance.now();
@@ -375,60 +367,46 @@ export class ForwardPolicy {
     }
   }
 
-  /**
-   * Writes a batch until every event is confirmed, then acknowledges it on the source after the
-   * batch before it (`previous`): acknowledgements stay in source order. Batches push one after the
-   * other (one waiting for producer capacity holds the next back), so events reach the producer in
-   * source order. Re-sending after a failure waits for the batches before to be settled; and when
-   * an earlier batch re-sent events after this one was pushed, this one is sent again behind them:
-   * the last copy of every event is then in source order (duplicates stay within the in-flight
-   * window, as at_least_once allows).
-   */
-  private async write(batch: Batch, previous: Promise<void> | undefined): Promise<void> {
+  /** Writes a batch until every event is confirmed, then acknowledges the batch on the source. */
+  private async write(batch: Batch): Promise<void> {
     const producer = this.producer as Producer;
+    let pending = batch.out;
     const started = performance.now();
     this.unconfirmed += batch.read.length;
-    const pushedBefore = this.pushTail;
-    let pushed!: () => void;
-    this.pushTail = new Promise((resolve) => (pushed = resolve));
-    let resendsBefore: number;
-    let own: number;
-    try {
-      await pushedBefore;
-      resendsBefore = this.resends;
-      own = await this.send(producer, batch.out, previous, pushed);
-    } finally {
-      pushed();
-    }
-    if (previous !== undefined) {
-      await previous;
-      if (this.resends - own !== resendsBefore && batch.out.length > 0) {
-        this.resends++;
-        own += 1 + (await this.send(producer, batch.out, undefined, undefined));
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      const futures: Future<EventID>[] = new Array(pending.length);
+      for (let i = 0; i < pending.length; i++) {
+        const o = pending[i] as Outgoing;
+        if (!producer.hasCapacity()) {
+          this.metrics.backpressure();
+          await producer.ready();
+        }
+        futures[i] = producer.push(o.metadata, o.data, o.partition !== undefined ? (o.headers !== undefined ? { partition: o.partition, headers: o.headers } : { partition: o.partition }) : o.headers !== undefined ? { headers: o.headers } : undefined);
       }
-    }
-    this.acknowledge(batch, started);
-  }
-
-  /**
-   * Pushes `pending` until every event is confirmed, retrying the unconfirmed ones with back-off
-   * (after `previous` is settled); returns the number of re-sends.
-   */
-  private async send(producer: Producer, pending: readonly Outgoing[], previous: Promise<void> | undefined, pushed: (() => void) | undefined): Promise<number> {
-    let attempt = 0;
-    for (; pending.length > 0; attempt++) {
-      if (attempt > 0) {
-        if (previous !== undefined) await previous;
-        this.resends++;
+      const slow = setTimeout(() => this.log.warn(`Push timed out for ${this.label}`), 5000);
+      try {
+        await producer.flush();
+      } catch {
+        // the failed events are found below, event by event
+      } finally {
+        clearTimeout(slow);
       }
-      const futures = await this.pushAll(producer, pending);
-      pushed?.();
-      const confirmed = await this.confirm(producer, futures);
-      this.countSent(pending, confirmed.count);
-      if (confirmed.count === pending.length) break;
-      pending = pending.slice(confirmed.count);
+      // after flush every earlier push is settled: inspect them without a promise each
+      let confirmed = 0;
+      let err: unknown;
+      for (; confirmed < futures.length; confirmed++) {
+        const f = futures[confirmed] as Future<EventID> & { failure?: { error: unknown } };
+        const failure = f.failure;
+        if (failure !== undefined || !f.completed()) {
+          err = failure?.error ?? new DiasporaError('push did not complete after flush', { code: ErrorCodes.GENERIC });
+          break;
+        }
+      }
+      this.countSent(pending, confirmed);
+      if (confirmed === pending.length) break;
+      pending = pending.slice(confirmed);
       this.metrics.error('send');
-      this.logError(`Error in forward worker ${this.label}: ${errorMessage(confirmed.err)}`);
+      this.logError(`Error in forward worker ${this.label}: ${errorMessage(err)}`);
       if (this.stopping) {
         throw new DiasporaError(`stopped with ${pending.length} unconfirmed event(s)`, { code: ErrorCodes.CLOSED });
       }
@@ -438,49 +416,7 @@ export class ForwardPolicy {
       if (this.stopping) throw new DiasporaError(`stopped with ${pending.length} unconfirmed event(s)`, { code: ErrorCodes.CLOSED });
       this.setState('running');
     }
-    return attempt;
-  }
-
-  /** Pushes events in order, waiting for producer capacity when needed. */
-  private async pushAll(producer: Producer, pending: readonly Outgoing[]): Promise<Future<EventID>[]> {
-    const futures: Future<EventID>[] = new Array(pending.length);
-    for (let i = 0; i < pending.length; i++) {
-      const o = pending[i] as Outgoing;
-      if (!producer.hasCapacity()) {
-        this.metrics.backpressure();
-        await producer.ready();
-      }
-      futures[i] = producer.push(o.metadata, o.data, o.partition !== undefined ? (o.headers !== undefined ? { partition: o.partition, headers: o.headers } : { partition: o.partition }) : o.headers !== undefined ? { headers: o.headers } : undefined);
-    }
-    return futures;
-  }
-
-  /** Flushes, then counts the confirmed prefix of `futures` (and the first failure). */
-  private async confirm(producer: Producer, futures: readonly Future<EventID>[]): Promise<{ count: number; err: unknown }> {
-    const slow = setTimeout(() => this.log.warn(`Push timed out for ${this.label}`), 5000);
-    try {
-      await producer.flush();
-    } catch {
-      // the failed events are found below, event by event
-    } finally {
-      clearTimeout(slow);
-    }
-    // after flush every earlier push is settled: inspect them without a promise each
-    let count = 0;
-    let err: unknown;
-    for (; count < futures.length; count++) {
-      const f = futures[count] as Future<EventID> & { failure?: { error: unknown } };
-      const failure = f.failure;
-      if (failure !== undefined || !f.completed()) {
-        err = failure?.error ?? new DiasporaError('push did not complete after flush', { code: ErrorCodes.GENERIC });
-        break;
-      }
-    }
-    return { count, err };
-  }
-
-  /** Everything confirmed (or filtered): acknowledges the batch on the source, in source order. */
-  private acknowledge(batch: Batch, started: number): void {
+    // everything confirmed (or filtered): acknowledge in source order
     (this.consumer as Consumer).acknowledgeMany(batch.read);
     this.unconfirmed -= batch.read.length;
     this.forwarded += batch.out.length;
