@@ -478,6 +478,7 @@ export class ProducerImpl implements Producer {
       this.writing.delete(b);
       this.closedBatches--;
     }
+    if (ids === undefined && this.ordering === 'strict') this.failBehind(partition, st, err);
     if (this.capacityWaiters.length > 0 && this.hasCapacity()) {
       const ws = this.capacityWaiters;
       this.capacityWaiters = [];
@@ -485,6 +486,31 @@ export class ProducerImpl implements Producer {
     }
     if (st.queued.length > 0) this.pump(partition);
     else if (st.open !== undefined && this.batchSize === 'adaptive' && st.writes === 0) this.closeOpen(partition);
+  }
+
+  /**
+   * Strict ordering: an append failed, so the events of the partition that were pushed before we
+   * knew and are not written yet (queued batches, the open batch) fail too: writing them would
+   * store them ahead of the failed ones, which the application will push again.
+   */
+  private failBehind(partition: number, st: PartitionState, cause: unknown): void {
+    const err = new DiasporaError(`Not written: an earlier batch of partition ${partition} failed (${cause instanceof Error ? cause.message : String(cause)})`, {
+      code: cause instanceof DiasporaError ? cause.code : ErrorCodes.GENERIC,
+      cause,
+    });
+    const open = st.open;
+    st.open = undefined;
+    for (const b of st.queued.splice(0)) {
+      this.closedBatches--;
+      this.failBatch(b, err);
+    }
+    if (open !== undefined) this.failBatch(open, err);
+  }
+
+  private failBatch(b: Batch, err: unknown): void {
+    for (const f of b.futures) f.reject(err);
+    for (const d of b.data) d.release();
+    b.done.reject(err);
   }
 
   hasCapacity(): boolean {

@@ -10,6 +10,8 @@ import { createMemoryDriver } from '../../src/drivers/memory/driver.js';
 
 /** A writer whose appends finish when the test says so; ids are assigned in call order. */
 class HeldWriter implements TopicWriter {
+  /** Appends (by call number) that fail when released. */
+  readonly failing = new Set<number>();
   readonly calls: { partition: number; count: number; release: () => void }[] = [];
   inFlight = 0;
   maxInFlight = 0;
@@ -17,17 +19,19 @@ class HeldWriter implements TopicWriter {
   private next = 0n;
   constructor(readonly maxConcurrentAppends: number | undefined) {}
   append(partition: number, batch: EventBatch): Promise<EventIds> {
+    const fails = this.failing.has(this.calls.length);
     const first = this.next;
-    this.next += BigInt(batch.count);
+    if (!fails) this.next += BigInt(batch.count);
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       this.calls.push({
         partition,
         count: batch.count,
         release: () => {
           this.inFlight--;
-          resolve({ first });
+          if (fails) reject(new Error('disk on fire'));
+          else resolve({ first });
         },
       });
     });
@@ -91,6 +95,49 @@ describe('producer and its writer', () => {
         assert.equal(w.maxInFlight, expected);
         assert.deepEqual(await Promise.all(futures), Array.from({ length: 12 }, (_, i) => BigInt(i)));
         assert.equal(w.calls.reduce((s, c) => s + c.count, 0), 12);
+        await p.close();
+      } finally {
+        await t.close();
+        await d.close();
+      }
+    });
+  }
+
+  for (const ordering of ['strict', 'loose'] as const) {
+    it(`a failed append: ${ordering === 'strict' ? 'what was pushed behind it and is not written yet fails too' : 'loose ordering writes what was pushed behind it'}; later pushes are written`, { timeout: 10000 }, async () => {
+      const w = new HeldWriter(undefined);
+      w.failing.add(0);
+      const { d, t } = await topicWith(w);
+      try {
+        const p = await t.producer({ batchSize: 2, maxNumBatches: 8, ordering });
+        const first = Array.from({ length: 7 }, (_, i) => p.push({ i }));
+        await tick();
+        // append 0 (events 0-1) in flight; events 2-5 queued in two batches, event 6 in the open batch
+        assert.equal(w.calls.length, 1);
+        let released = 0;
+        const drain = async (): Promise<void> => {
+          for (let k = 0; k < 10; k++, await tick()) while (released < w.calls.length) w.calls[released++]?.release();
+        };
+        await drain();
+        const flushed = p.flush();
+        await drain();
+        await Promise.allSettled([flushed.wait(2000)]);
+        const outcomes = await Promise.allSettled(first.map((f) => f.wait(2000)));
+        const failed = outcomes.map((o) => o.status === 'rejected');
+        if (ordering === 'strict') {
+          assert.deepEqual(failed, [true, true, true, true, true, true, true]);
+          assert.match(String((outcomes[2] as PromiseRejectedResult).reason), /Not written: an earlier batch of partition 0 failed \(disk on fire\)/);
+          assert.equal(w.calls.length, 1, 'nothing behind the failed append was written');
+        } else {
+          assert.deepEqual(failed, [true, true, false, false, false, false, false]);
+        }
+        // pushes after the failure are written as usual
+        const later = p.push({ i: 7 });
+        const flushed2 = p.flush();
+        await drain();
+        await flushed2.wait(2000);
+        assert.equal(typeof (await later.wait(2000)), 'bigint');
+        assert.equal(p.hasCapacity(), true);
         await p.close();
       } finally {
         await t.close();

@@ -23,6 +23,7 @@ const RECORD_OVERHEAD = 24;
 const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 
 interface Item {
+  partition: number;
   /** Each chunk's first offset and record count, in chunk order (ids are only built per event when the chunks' offsets are not contiguous). */
   bases: { base: bigint; count: number }[];
   chunks: number;
@@ -125,7 +126,7 @@ export class KafkaWriter implements TopicWriter {
       return Promise.reject(new DiasporaError(`Invalid partition ${partition}`, { code: ErrorCodes.INVALID_ARGUMENT }));
     }
     return new Promise<EventIds>((resolve, reject) => {
-      const item: Item = { bases: [], chunks: 0, done: 0, failed: false, resolve, reject };
+      const item: Item = { partition, bases: [], chunks: 0, done: 0, failed: false, resolve, reject };
       if (run.count === 0) {
         resolve({ ids: [] });
         return;
@@ -292,12 +293,16 @@ export class KafkaWriter implements TopicWriter {
     if (item.done === item.chunks) item.resolve(eventIds(item.bases));
   }
 
+  /**
+   * Fails an append, and the appends of the same partition still queued behind it: sent by a new
+   * client they would be stored ahead of the failed records, which the producer pushes again.
+   */
   private fail(item: Item, err: unknown): void {
     if (item.failed) return;
     item.failed = true;
-    // drop the item's chunks that are still queued
     for (let i = this.queue.length - 1; i >= 0; i--) if ((this.queue[i] as Chunk).item === item) this.queue.splice(i, 1);
     item.reject(err);
+    for (const c of this.queue.filter((q) => q.partition === item.partition)) this.fail(c.item, err);
   }
 
   /** acks=all: an acknowledged record is as durable as Kafka makes it; nothing more to do. */

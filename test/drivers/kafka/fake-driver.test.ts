@@ -213,6 +213,29 @@ describe('kafka driver over a fake client', () => {
     assert.ok(c.sendSizes.slice(-4).every((n) => n <= 3), JSON.stringify(c.sendSizes));
   });
 
+  it('producer: a failed send fails the appends of the partition queued behind it (they would land ahead of the re-sent records)', { timeout: 10000 }, async () => {
+    const c = new FakeCluster();
+    const d = await fakeDriver(c);
+    await d.createTopic('q', { options: {} });
+    const t = await open(d, 'q');
+    // appends of 6 events split into record batches of 3; 2 requests in flight: A1 and A2 sent, B1 and B2 queued
+    const p = await t.producer({ batchSize: 6, maxNumBatches: 8, options: { kafka: { 'batch.num.messages': 3, 'max.in.flight': 2 } } });
+    closers.push(() => p.close());
+    c.sendDelayMs = 30;
+    c.failSends = 1;
+    const a = Array.from({ length: 12 }, (_, i) => p.push({ i }));
+    await p.flush().wait(5000).catch(() => undefined);
+    const outcomes = await Promise.allSettled(a.map((f) => f.wait(5000)));
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      Array.from({ length: 12 }, () => 'rejected'),
+      'the first append failed with its first request; the second, queued behind, fails with it',
+    );
+    // later pushes are written
+    const later = await Promise.all([p.push({ i: 12 }), p.push({ i: 13 })]);
+    assert.equal(later[1], later[0] + 1n);
+  });
+
   it('rebalance: fetched but undelivered events of a revoked partition are not delivered; they come back with it', { timeout: 10000 }, async () => {
     const c = new FakeCluster();
     const d = await fakeDriver(c);
