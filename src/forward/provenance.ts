@@ -28,16 +28,38 @@ class ProvenanceJson implements EncodedHeaders {
   }
 
   writeTo(buf: Uint8Array, pos: number): void {
-    buf.set(this.prefix, pos);
+    // the records of a batch are written one after the other into one buffer: the affixes are
+    // copied from the previous record there (copyWithin is ~3x cheaper than a set from another buffer)
+    const prev = lastWrite.buf === buf && lastWrite.prefix === this.prefix && lastWrite.suffix === this.suffix && lastWrite.end <= pos ? lastWrite : undefined;
+    if (prev !== undefined) buf.copyWithin(pos, prev.prefixAt, prev.prefixAt + this.prefix.length);
+    else buf.set(this.prefix, pos);
+    const prefixAt = pos;
     pos += this.prefix.length;
     const p = this.partition;
     for (let i = 0; i < p.length; i++) buf[pos++] = p.charCodeAt(i);
     buf[pos++] = AT;
     const id = this.id;
     for (let i = 0; i < id.length; i++) buf[pos++] = id.charCodeAt(i);
-    buf.set(this.suffix, pos);
+    if (prev !== undefined) buf.copyWithin(pos, prev.suffixAt, prev.suffixAt + this.suffix.length);
+    else buf.set(this.suffix, pos);
+    lastWrite.buf = buf;
+    lastWrite.prefix = this.prefix;
+    lastWrite.suffix = this.suffix;
+    lastWrite.prefixAt = prefixAt;
+    lastWrite.suffixAt = pos;
+    lastWrite.end = pos + this.suffix.length;
   }
 }
+
+/** Where the last ProvenanceJson was written (see writeTo); `buf` is dropped with the next batch's buffer. */
+const lastWrite: { buf: Uint8Array | undefined; prefix: Buffer | undefined; suffix: Buffer | undefined; prefixAt: number; suffixAt: number; end: number } = {
+  buf: undefined,
+  prefix: undefined,
+  suffix: undefined,
+  prefixAt: 0,
+  suffixAt: 0,
+  end: 0,
+};
 
 export class ProvenanceHeaders {
   /** `{"diaspora-policy":<policy>,"diaspora-src":"<escaped source id>#`, UTF-8. */

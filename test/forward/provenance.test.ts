@@ -72,4 +72,21 @@ describe('forward provenance headers', () => {
       records.map((r) => [r.eventId, r.metadataOffset, Object.fromEntries(Object.entries(r.headers))]),
     );
   });
+
+  it('many records per batch and batch after batch (affixes copied from the record before, in the same buffer): the canonical JSON each time', async () => {
+    const a = new ProvenanceHeaders('pol-a', 'files:/x/a');
+    const b = new ProvenanceHeaders('pol-b', 'files:/y/bb');
+    for (let batch = 0; batch < 3; batch++) {
+      a.startBatch();
+      b.startBatch();
+      // two policies interleaved, ids of changing lengths
+      const records = Array.from({ length: 50 }, (_, i) => ({ eventId: i, metadataOffset: i * 7, headers: (i % 3 === 0 ? b : a).build({}, i % 4, String(i * 997 + batch)) }));
+      const decoded = decodeHeadersRecords(encodeHeadersRecords(records), 0);
+      assert.deepEqual(
+        decoded.map((r) => r.headers),
+        records.map((r) => Object.fromEntries(Object.entries(r.headers))),
+      );
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  });
 });
