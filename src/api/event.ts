@@ -41,6 +41,17 @@ export interface EncodedHeaders {
   readonly of: Headers;
   readonly byteLength: number;
   writeTo(buf: Uint8Array, pos: number): void;
+  /**
+   * The same headers as a Kafka record's headers section (zigzag varint count, then each key and
+   * value as a varint length and bytes), when the builder offers it (drivers writing Kafka records).
+   */
+  readonly kafka?: EncodedBytes;
+}
+
+/** Bytes written on demand: their length, and the writer. */
+export interface EncodedBytes {
+  readonly byteLength: number;
+  writeTo(buf: Uint8Array, pos: number): void;
 }
 
 /** The encoding attached with ENCODED_HEADERS to this very object, if any. */

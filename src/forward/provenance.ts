@@ -10,9 +10,11 @@
  */
 import { dumpCompact } from '../api/json.js';
 import type { Headers } from '../api/driver-spi.js';
-import { ENCODED_HEADERS, type EncodedHeaders } from '../api/event.js';
+import { ENCODED_HEADERS, type EncodedBytes, type EncodedHeaders } from '../api/event.js';
+import { varintSize, writeVarint } from '../api/varint.js';
 
 const AT = 0x40;
+const HASH = 0x23;
 
 /** `prefix` + partition digits + `@` + id text + `suffix`, all but the affixes ASCII digits. */
 class ProvenanceJson implements EncodedHeaders {
@@ -23,8 +25,14 @@ class ProvenanceJson implements EncodedHeaders {
     private readonly partition: string,
     private readonly id: string,
     private readonly suffix: Buffer,
+    private readonly kafkaAffixes: KafkaAffixes,
   ) {
     this.byteLength = prefix.length + partition.length + 1 + id.length + suffix.length;
+  }
+
+  /** The Kafka headers section of the same headers (built when a Kafka destination asks for it). */
+  get kafka(): EncodedBytes {
+    return new ProvenanceKafka(this.kafkaAffixes, this.partition, this.id);
   }
 
   writeTo(buf: Uint8Array, pos: number): void {
@@ -51,6 +59,54 @@ class ProvenanceJson implements EncodedHeaders {
   }
 }
 
+/**
+ * The bytes of a Kafka headers section that all events of a batch share: count and the policy
+ * pair, then the `diaspora-src` key (`prefix`); the source id (`srcId`), which starts the src value;
+ * the `diaspora-ts` pair (`suffix`).
+ */
+interface KafkaAffixes {
+  prefix: Buffer;
+  srcId: Buffer;
+  suffix: Buffer;
+}
+
+/** `prefix` + varint length of the src value + `srcId#<partition>@<id>` + `suffix` (Kafka headers section). */
+class ProvenanceKafka implements EncodedBytes {
+  readonly byteLength: number;
+  private readonly srcLength: number;
+  constructor(
+    private readonly a: KafkaAffixes,
+    private readonly partition: string,
+    private readonly id: string,
+  ) {
+    this.srcLength = a.srcId.length + 1 + partition.length + 1 + id.length;
+    this.byteLength = a.prefix.length + varintSize(this.srcLength) + this.srcLength + a.suffix.length;
+  }
+
+  writeTo(buf: Uint8Array, pos: number): void {
+    const a = this.a;
+    buf.set(a.prefix, pos);
+    pos = writeVarint(buf, pos + a.prefix.length, this.srcLength);
+    buf.set(a.srcId, pos);
+    pos += a.srcId.length;
+    buf[pos++] = HASH;
+    const p = this.partition;
+    for (let i = 0; i < p.length; i++) buf[pos++] = p.charCodeAt(i);
+    buf[pos++] = AT;
+    const id = this.id;
+    for (let i = 0; i < id.length; i++) buf[pos++] = id.charCodeAt(i);
+    buf.set(a.suffix, pos);
+  }
+}
+
+/** A Kafka header key or value: varint length, then the UTF-8 bytes. */
+function kafkaString(text: string): Buffer {
+  const bytes = Buffer.from(text, 'utf8');
+  const out = Buffer.allocUnsafe(varintSize(bytes.length) + bytes.length);
+  bytes.copy(out, writeVarint(out, 0, bytes.length));
+  return out;
+}
+
 /** Where the last ProvenanceJson was written (see writeTo); `buf` is dropped with the next batch's buffer. */
 const lastWrite: { buf: Uint8Array | undefined; prefix: Buffer | undefined; suffix: Buffer | undefined; prefixAt: number; suffixAt: number; end: number } = {
   buf: undefined,
@@ -67,6 +123,10 @@ export class ProvenanceHeaders {
   private timestamp = '0';
   /** `","diaspora-ts":"<timestamp>"}` */
   private suffix = Buffer.alloc(0);
+  /** The Kafka headers section's shared bytes for the current batch (a new object per batch). */
+  private kafka: KafkaAffixes;
+  private readonly kafkaPrefix: Buffer;
+  private readonly srcIdBytes: Buffer;
 
   constructor(
     private readonly policy: string,
@@ -74,6 +134,11 @@ export class ProvenanceHeaders {
   ) {
     const srcJson = dumpCompact(`${sourceId}#`);
     this.prefix = Buffer.from(`{"diaspora-policy":${dumpCompact(policy)},"diaspora-src":${srcJson.slice(0, -1)}`);
+    const count = Buffer.allocUnsafe(1);
+    writeVarint(count, 0, 3);
+    this.kafkaPrefix = Buffer.concat([count, kafkaString('diaspora-policy'), kafkaString(policy), kafkaString('diaspora-src')]);
+    this.srcIdBytes = Buffer.from(sourceId, 'utf8');
+    this.kafka = { prefix: this.kafkaPrefix, srcId: this.srcIdBytes, suffix: Buffer.alloc(0) };
     this.startBatch();
   }
 
@@ -81,6 +146,7 @@ export class ProvenanceHeaders {
   startBatch(): void {
     this.timestamp = (BigInt(Date.now()) * 1_000_000n).toString();
     this.suffix = Buffer.from(`","diaspora-ts":"${this.timestamp}"}`);
+    this.kafka = { prefix: this.kafkaPrefix, srcId: this.srcIdBytes, suffix: Buffer.concat([kafkaString('diaspora-ts'), kafkaString(this.timestamp)]) };
   }
 
   /** The headers of a forwarded event: its own (minus any `diaspora-` ones) plus provenance. */
@@ -97,7 +163,7 @@ export class ProvenanceHeaders {
     headers['diaspora-policy'] = this.policy;
     headers['diaspora-src'] = `${this.sourceId}#${partition}@${idText}`;
     headers['diaspora-ts'] = this.timestamp;
-    if (!kept) (headers as { [ENCODED_HEADERS]?: EncodedHeaders })[ENCODED_HEADERS] = new ProvenanceJson(headers, this.prefix, String(partition), idText, this.suffix);
+    if (!kept) (headers as { [ENCODED_HEADERS]?: EncodedHeaders })[ENCODED_HEADERS] = new ProvenanceJson(headers, this.prefix, String(partition), idText, this.suffix, this.kafka);
     return headers;
   }
 }

@@ -4,6 +4,7 @@ import { encodedHeaders } from '../../src/api/event.js';
 import { dumpCompact } from '../../src/api/json.js';
 import { decodeHeadersRecords, encodeHeadersRecords } from '../../src/drivers/files/headers-file.js';
 import { ProvenanceHeaders } from '../../src/forward/provenance.js';
+import { writeVarint } from '../../src/api/varint.js';
 
 /** The bytes an EncodedHeaders writes, read back as text. */
 function written(h: ReturnType<ProvenanceHeaders['build']>): string {
@@ -71,6 +72,34 @@ describe('forward provenance headers', () => {
       decoded.map((r) => [r.eventId, r.metadataOffset, r.headers]),
       records.map((r) => [r.eventId, r.metadataOffset, Object.fromEntries(Object.entries(r.headers))]),
     );
+  });
+
+  it('the Kafka headers section (count, varint-length keys and values) of the provenance headers, batch after batch, non-ASCII source id', async () => {
+    const p = new ProvenanceHeaders('pol/ü', 'files:/data/é#x');
+    for (let batch = 0; batch < 2; batch++) {
+      p.startBatch();
+      for (const [partition, id] of [[0, '0'], [12, '123456789012'], [3, '7']] as const) {
+        const h = p.build({}, partition, id);
+        const section = encodedHeaders(h)?.kafka;
+        assert.ok(section !== undefined);
+        const out = Buffer.alloc(section.byteLength + 4, 0xee);
+        section.writeTo(out, 2);
+        // the reference: every pair of the headers object, in its order
+        const entries = Object.entries(h);
+        const parts: Buffer[] = [];
+        const varint = (n: number): Buffer => {
+          const b = Buffer.alloc(5);
+          return b.subarray(0, writeVarint(b, 0, n));
+        };
+        parts.push(varint(entries.length));
+        for (const [k, v] of entries) for (const t of [k, v]) parts.push(varint(Buffer.byteLength(t)), Buffer.from(t));
+        assert.deepEqual(out.subarray(2, 2 + section.byteLength), Buffer.concat(parts));
+        assert.deepEqual([out[0], out[1], out[out.length - 2], out[out.length - 1]], [0xee, 0xee, 0xee, 0xee]);
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    // the event's own headers: no pre-encoding, the driver encodes them
+    assert.equal(encodedHeaders(p.build({ k: 'v' }, 0, '1')), undefined);
   });
 
   it('many records per batch and batch after batch (affixes copied from the record before, in the same buffer): the canonical JSON each time', async () => {

@@ -11,6 +11,8 @@
  * attributes i8, timestampDelta varlong, offsetDelta varint, key (length varint, -1 = null),
  * value (length varint + bytes), header count varint, headers (key and value with varint lengths).
  */
+import type { EncodedBytes } from '../../api/event.js';
+import { varintSize, writeVarint } from '../../api/varint.js';
 import type { RawBatch, RawRecord } from './client.js';
 
 /** Bytes before the records. */
@@ -36,27 +38,6 @@ export interface BatchParams {
   compression?: { bitmask: number; compress: (records: Buffer) => Buffer } | undefined;
 }
 
-/** Bytes of a zigzag varint of a 32-bit signed value. */
-function varintSize(n: number): number {
-  let v = ((n << 1) ^ (n >> 31)) >>> 0;
-  let size = 1;
-  while (v >= 0x80) {
-    v >>>= 7;
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  let v = ((n << 1) ^ (n >> 31)) >>> 0;
-  while (v >= 0x80) {
-    buf[pos++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  buf[pos++] = v;
-  return pos;
-}
-
 /** Bytes of a record value. */
 export function valueLength(v: Uint8Array | readonly Uint8Array[]): number {
   if (v instanceof Uint8Array) return v.length;
@@ -75,7 +56,7 @@ export interface RecordRun {
   valueLength(i: number): number;
   /** Writes record i's value (exactly valueLength(i) bytes) at `pos`. */
   writeValue(i: number, buf: Buffer, pos: number): void;
-  headers(i: number): readonly (readonly [Uint8Array, Uint8Array])[] | undefined;
+  headers(i: number): RecordHeaders;
   /** Records [from, to) of this run (producers cut runs into batches within the batch limits). */
   slice(from: number, to: number): RecordRun;
   /**
@@ -109,13 +90,20 @@ export function listRun(records: readonly BatchRecord[]): RecordRun {
 /** Size of a record's body (after its length varint). */
 function bodySize(valueLen: number, h: RecordHeaders, offsetDelta: number): number {
   // attributes, timestampDelta 0, offsetDelta, null key (-1)
-  let size = 1 + 1 + varintSize(offsetDelta) + 1 + varintSize(valueLen) + valueLen;
-  size += varintSize(h === undefined ? 0 : h.length);
-  if (h !== undefined) for (const [k, v] of h) size += varintSize(k.length) + k.length + varintSize(v.length) + v.length;
-  return size;
+  const size = 1 + 1 + varintSize(offsetDelta) + 1 + varintSize(valueLen) + valueLen;
+  if (h === undefined) return size + 1;
+  if (isSection(h)) return size + h.byteLength;
+  let hs = varintSize(h.length);
+  for (const [k, v] of h) hs += varintSize(k.length) + k.length + varintSize(v.length) + v.length;
+  return size + hs;
 }
 
-export type RecordHeaders = readonly (readonly [Uint8Array, Uint8Array])[] | undefined;
+/** A record's headers: key/value pairs, or its whole headers section already encoded (count included). */
+export type RecordHeaders = readonly (readonly [Uint8Array, Uint8Array])[] | EncodedBytes | undefined;
+
+function isSection(h: RecordHeaders): h is EncodedBytes {
+  return h !== undefined && !Array.isArray(h);
+}
 
 function writeRecords(runs: readonly RecordRun[], bodies: Int32Array, values: Int32Array, buf: Buffer, pos: number): number {
   let k = 0;
@@ -131,6 +119,11 @@ function writeRecords(runs: readonly RecordRun[], bodies: Int32Array, values: In
       run.writeValue(i, buf, pos);
       pos += len;
       const h = run.headers(i);
+      if (isSection(h)) {
+        h.writeTo(buf, pos);
+        pos += h.byteLength;
+        continue;
+      }
       pos = writeVarint(buf, pos, h === undefined ? 0 : h.length);
       if (h !== undefined) {
         for (const [hk, hv] of h) {

@@ -9,13 +9,13 @@
  */
 import { type EventBatch, type EventIds, type Headers, type TopicWriter } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
-import type { EventID } from '../../api/event.js';
+import { encodedHeaders, type EncodedBytes, type EventID } from '../../api/event.js';
 import { log } from '../../api/logging.js';
 import type { KafkaClientFactory, KafkaProducerClient } from './client.js';
 import { kafkaError } from './client-errors.js';
 import type { ConnectionSettings, ProducerSettings } from './options.js';
 import { endOfStreamValue, OctopusRun } from './record-layout.js';
-import { listRun, type RecordRun } from './record-batch.js';
+import { listRun, type RecordHeaders, type RecordRun } from './record-batch.js';
 
 /** Per-record overhead estimate in a record batch (varints, attributes, deltas). */
 const RECORD_OVERHEAD = 24;
@@ -66,8 +66,11 @@ export function eventIds(bases: readonly { base: bigint; count: number }[]): Eve
  */
 const headerKeys = new Map<string, { key: Buffer; text: string; value: Buffer }>();
 
-function encodeHeaders(h: Headers | undefined): [Buffer, Buffer][] | undefined {
+function encodeHeaders(h: Headers | undefined): RecordHeaders {
   if (h === undefined) return undefined;
+  // a headers section its builder encoded (the forwarder's provenance headers)
+  const section = encodedHeaders(h)?.kafka;
+  if (section !== undefined) return section;
   let out: [Buffer, Buffer][] | undefined;
   for (const k in h) {
     const v = h[k] as string;
@@ -140,7 +143,10 @@ export class KafkaWriter implements TopicWriter {
       for (let i = 0; i < run.count; i++) {
         let size = run.valueLength(i) + RECORD_OVERHEAD;
         const h = run.headers(i);
-        if (h !== undefined) for (const [k, x] of h) size += k.length + x.length + 4;
+        if (h !== undefined) {
+          if (Array.isArray(h)) for (const [k, x] of h as readonly (readonly [Uint8Array, Uint8Array])[]) size += k.length + x.length + 4;
+          else size += (h as EncodedBytes).byteLength;
+        }
         if (i > from && (i - from >= this.settings.maxBatchRecords || bytes + size > this.settings.maxBatchBytes)) {
           cut(from, i, bytes);
           from = i;
