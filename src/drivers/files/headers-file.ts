@@ -5,6 +5,7 @@
 import { dumpCompact, isJsonObject, parseJson } from '../../api/json.js';
 import type { Headers } from '../../api/driver-spi.js';
 import { encodedHeaders, type EncodedHeaders } from '../../api/event.js';
+import { writeU32LE, writeU64LE } from '../common/little-endian.js';
 
 export const HEADER_PREFIX = 20;
 
@@ -45,15 +46,15 @@ export function encodeHeadersRecords(records: { eventId: number; metadataOffset:
   for (let i = 0; i < records.length; i++) {
     const r = records[i] as { eventId: number; metadataOffset: number };
     const body = bodies[i] as string | EncodedHeaders;
-    writeU64(buf, pos, r.eventId);
-    writeU64(buf, pos + 8, r.metadataOffset);
+    writeU64LE(buf, pos, r.eventId);
+    writeU64LE(buf, pos + 8, r.metadataOffset);
     let n: number;
     if (typeof body === 'string') n = buf.write(body, pos + HEADER_PREFIX, 'utf8');
     else {
       body.writeTo(buf, pos + HEADER_PREFIX);
       n = body.byteLength;
     }
-    writeU32(buf, pos + 16, n);
+    writeU32LE(buf, pos + 16, n);
     pos += HEADER_PREFIX + n;
   }
   return buf.subarray(0, pos);
@@ -95,17 +96,4 @@ export function decodeHeadersRecords(buf: Buffer, base: number): HeadersRecord[]
 /** u64 LE as a JS number (file offsets and ids stay far below 2^53). */
 export function readU64(buf: Buffer, pos: number): number {
   return buf.readUInt32LE(pos) + buf.readUInt32LE(pos + 4) * 0x1_0000_0000;
-}
-
-/** u64 LE from a JS number (below 2^53), with plain byte stores: writeUInt32LE's checks cost ~4x per record. */
-export function writeU64(buf: Buffer, pos: number, v: number): void {
-  writeU32(buf, pos, v >>> 0);
-  writeU32(buf, pos + 4, Math.floor(v / 0x1_0000_0000));
-}
-
-function writeU32(buf: Buffer, pos: number, v: number): void {
-  buf[pos] = v;
-  buf[pos + 1] = v >>> 8;
-  buf[pos + 2] = v >>> 16;
-  buf[pos + 3] = v >>> 24;
 }
