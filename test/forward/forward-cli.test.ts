@@ -101,6 +101,36 @@ async function feedAndKillMidRun(s: Setup, d: CtlProcess): Promise<{ delay: numb
   return { delay, info };
 }
 
+/**
+ * The fault-injection scenario: 2000 events in a 2-partition `src`, the daemon run until the injected fault kills
+ * it (SIGKILL), the destination's ends and the committed source positions at the crash, then a
+ * `--stop-at-end` restart (exit 0) and the verdict on the whole destination. `crashed` holds the killed daemon's
+ * log lines.
+ */
+async function crashAndRestart(s: Setup, fault: string) {
+  await produce(s.root, 'src', events(0, 2000, { partitions: 2 }));
+  const d = startDaemon(s, [], { DIASPORA_FAULT_INJECTION: '1', DIASPORA_FAULT: fault });
+  try {
+    const info = await d.exit(20_000);
+    assert.equal(info.signal, 'SIGKILL', `the daemon should have killed itself\n${d.stderr}`);
+  } finally {
+    d.kill();
+  }
+  return { crashed: d.logLines, ...(await restartAfterCrash(s)) };
+}
+
+/** After a crash: the destination's ends and the committed source positions, a `--stop-at-end` restart (exit 0), the verdict. */
+async function restartAfterCrash(s: Setup) {
+  const visible = await partitionEnds(s.root, 'dst');
+  const committed = await committedPositions(s.root, 'src', POLICY);
+  const atCrash = [...visible.values()].reduce((a, b) => a + Number(b), 0);
+  const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const src = await readAll(s.root, 'src');
+  const dst = await readAll(s.root, 'dst');
+  return { visible, committed, atCrash, r, src, dst, v: verify(s.srcId(), src, dst) };
+}
+
 interface Verdict {
   lost: number;
   duplicates: number;
@@ -412,22 +442,9 @@ describe('forward: behaviour', { concurrency: 3 }, () => {
     test(`crash safety: fault ${fault} (SIGKILL), restart → 0 lost, 0 out of order, duplicates ≤ in-flight window`, T, async (t: TestContext) => {
       const BATCH = 100;
       const s = await setup({ policyExtra: [`batch_size: ${BATCH}`, 'checkpoint: { interval: 0ms }'], driverOptions: ['flush_behavior: buffered'] });
-      let d: CtlProcess | undefined;
       try {
-        await produce(s.root, 'src', events(0, 2000, { partitions: 2 }));
-        d = startDaemon(s, [], { DIASPORA_FAULT_INJECTION: '1', DIASPORA_FAULT: fault });
-        const info = await d.exit(20_000);
-        assert.equal(info.signal, 'SIGKILL', `the daemon should have killed itself\n${d.stderr}`);
-        assert.ok(!d.logLines.includes(STOPPED));
-        const visible = await partitionEnds(s.root, 'dst');
-        const committed = await committedPositions(s.root, 'src', POLICY);
-        const atCrash = [...visible.values()].reduce((a, b) => a + Number(b), 0);
-
-        const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
-        assert.equal(r.code, 0, r.stderr);
-        const src = await readAll(s.root, 'src');
-        const dst = await readAll(s.root, 'dst');
-        const v = verify(s.srcId(), src, dst);
+        const { crashed, visible, committed, atCrash, src, dst, v } = await crashAndRestart(s, fault);
+        assert.ok(!crashed.includes(STOPPED));
         t.diagnostic(
           `fault ${fault}: visible at crash ${atCrash}, committed ${JSON.stringify(Object.fromEntries([...committed].map(([p, c]) => [p, Number(c)])))}, after restart ${dst.length}: ${JSON.stringify(v)}`,
         );
@@ -444,7 +461,6 @@ describe('forward: behaviour', { concurrency: 3 }, () => {
         }
         assert.equal(dst.length, src.length + v.duplicates);
       } finally {
-        d?.kill();
         s.cleanup();
       }
     });
@@ -459,24 +475,13 @@ describe('forward: behaviour', { concurrency: 3 }, () => {
   ] as const) {
     test(`no_duplicates: fault ${fault} (SIGKILL), partitions ${mapping}, restart → 0 lost, 0 duplicated, 0 out of order`, T, async (t: TestContext) => {
       const s = await setup({ srcPartitions: 2, dstPartitions: 2, policyExtra: ['batch_size: 100', 'checkpoint: { interval: 5s }', 'delivery: no_duplicates', `partitions: ${mapping}`] });
-      let d: CtlProcess | undefined;
       try {
-        await produce(s.root, 'src', events(0, 2000, { partitions: 2 }));
-        d = startDaemon(s, [], { DIASPORA_FAULT_INJECTION: '1', DIASPORA_FAULT: fault });
-        const info = await d.exit(20_000);
-        assert.equal(info.signal, 'SIGKILL', `the daemon should have killed itself\n${d.stderr}`);
-        const atCrash = [...(await partitionEnds(s.root, 'dst')).values()].reduce((a, b) => a + Number(b), 0);
-        const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
-        assert.equal(r.code, 0, r.stderr);
-        const src = await readAll(s.root, 'src');
-        const dst = await readAll(s.root, 'dst');
-        const v = verify(s.srcId(), src, dst);
+        const { atCrash, r, dst, v } = await crashAndRestart(s, fault);
         const resume = logLines(r.stderr).find((l) => l.includes('No-duplicates resume')) ?? '';
         t.diagnostic(`fault ${fault}: visible at crash ${atCrash}; ${resume}; after restart ${dst.length}: ${JSON.stringify(v)}`);
         assert.deepEqual(v, { lost: 0, duplicates: 0, outOfOrder: 0, mismatched: 0, maxCopies: 1 }, r.stderr);
         assert.ok(atCrash > 0, 'the crash came after some events were written (else the test proves nothing)');
       } finally {
-        d?.kill();
         s.cleanup();
       }
     });
@@ -570,16 +575,8 @@ describe('forward: behaviour', { concurrency: 3 }, () => {
       d = startDaemon(s);
       const { delay, info } = await feedAndKillMidRun(s, d);
       assert.equal(info.signal, 'SIGKILL');
-      const visible = await partitionEnds(s.root, 'dst');
-      const committed = await committedPositions(s.root, 'src', POLICY);
-      const atKill = [...visible.values()].reduce((a, b) => a + Number(b), 0);
-
-      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
-      assert.equal(r.code, 0, r.stderr);
-      const src = await readAll(s.root, 'src');
-      const dst = await readAll(s.root, 'dst');
+      const { visible, committed, atCrash: atKill, src, dst, v } = await restartAfterCrash(s);
       assert.equal(src.length, 7000);
-      const v = verify(s.srcId(), src, dst);
       t.diagnostic(
         `SIGKILL after ${delay} ms: visible at kill ${atKill}, committed ${JSON.stringify(Object.fromEntries([...committed].map(([p, c]) => [p, Number(c)])))}, after restart ${dst.length}: ${JSON.stringify(v)}`,
       );
