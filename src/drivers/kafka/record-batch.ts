@@ -90,12 +90,16 @@ export function listRun(records: readonly BatchRecord[]): RecordRun {
 /** Size of a record's body (after its length varint). */
 function bodySize(valueLen: number, h: RecordHeaders, offsetDelta: number): number {
   // attributes, timestampDelta 0, offsetDelta, null key (-1)
-  const size = 1 + 1 + varintSize(offsetDelta) + 1 + varintSize(valueLen) + valueLen;
-  if (h === undefined) return size + 1;
-  if (isSection(h)) return size + h.byteLength;
-  let hs = varintSize(h.length);
-  for (const [k, v] of h) hs += varintSize(k.length) + k.length + varintSize(v.length) + v.length;
-  return size + hs;
+  return 1 + 1 + varintSize(offsetDelta) + 1 + varintSize(valueLen) + valueLen + headersSize(h);
+}
+
+/** Bytes of a record's headers section (count included). */
+export function headersSize(h: RecordHeaders): number {
+  if (h === undefined) return 1;
+  if (isSection(h)) return h.byteLength;
+  let size = varintSize(h.length);
+  for (const [k, v] of h) size += varintSize(k.length) + k.length + varintSize(v.length) + v.length;
+  return size;
 }
 
 /** A record's headers: key/value pairs, or its whole headers section already encoded (count included). */

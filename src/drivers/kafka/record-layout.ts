@@ -23,11 +23,9 @@ export function endOfStreamValue(): Buffer {
 
 /** The 16-byte header of a value with `metadataSize` bytes of record and `dataSize` bytes of data. */
 export function encodeHeader(metadataSize: number, dataSize: number, out: Buffer = Buffer.allocUnsafe(HEADER_SIZE), at = 0): Buffer {
-  // u64 as two u32 words (sizes stay below 2^53): no bigint on the hot path
-  out.writeUInt32LE(metadataSize >>> 0, at);
-  out.writeUInt32LE(Math.floor(metadataSize / 0x1_0000_0000), at + 4);
-  out.writeUInt32LE(dataSize >>> 0, at + 8);
-  out.writeUInt32LE(Math.floor(dataSize / 0x1_0000_0000), at + 12);
+  // sizes stay below 2^53: no bigint on the hot path
+  writeU64LE(out, at, metadataSize);
+  writeU64LE(out, at + 8, dataSize);
   return out;
 }
 
@@ -106,9 +104,7 @@ export class OctopusRun implements RecordRun {
     const end = ends[j] as number;
     const d = this.batch.data[j];
     const dataSize = d === undefined ? 0 : d.size;
-    // encodeHeader's fields with byte stores (its writeUInt32LE checks cost ~4x on this hot path)
-    writeU64LE(buf, pos, end - start);
-    writeU64LE(buf, pos + 8, dataSize);
+    encodeHeader(end - start, dataSize, buf, pos);
     pos += HEADER_SIZE;
     if (buf === this.stagedIn) {
       const from = this.staged + start - this.metaStart;

@@ -9,13 +9,13 @@
  */
 import { type EventBatch, type EventIds, type Headers, type TopicWriter } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
-import { encodedHeaders, type EncodedBytes, type EventID } from '../../api/event.js';
+import { encodedHeaders, type EventID } from '../../api/event.js';
 import { log } from '../../api/logging.js';
 import type { KafkaClientFactory, KafkaProducerClient } from './client.js';
 import { kafkaError } from './client-errors.js';
 import type { ConnectionSettings, ProducerSettings } from './options.js';
 import { endOfStreamValue, OctopusRun } from './record-layout.js';
-import { listRun, type RecordHeaders, type RecordRun } from './record-batch.js';
+import { headersSize, listRun, type RecordHeaders, type RecordRun } from './record-batch.js';
 
 /** Per-record overhead estimate in a record batch (varints, attributes, deltas). */
 const RECORD_OVERHEAD = 24;
@@ -141,12 +141,7 @@ export class KafkaWriter implements TopicWriter {
       let from = 0;
       let bytes = 0;
       for (let i = 0; i < run.count; i++) {
-        let size = run.valueLength(i) + RECORD_OVERHEAD;
-        const h = run.headers(i);
-        if (h !== undefined) {
-          if (Array.isArray(h)) for (const [k, x] of h as readonly (readonly [Uint8Array, Uint8Array])[]) size += k.length + x.length + 4;
-          else size += (h as EncodedBytes).byteLength;
-        }
+        const size = run.valueLength(i) + RECORD_OVERHEAD + headersSize(run.headers(i));
         if (i > from && (i - from >= this.settings.maxBatchRecords || bytes + size > this.settings.maxBatchBytes)) {
           cut(from, i, bytes);
           from = i;
