@@ -146,49 +146,65 @@ export class FilesSource implements ConsumerSource {
 
   private async readPartition(c: PartitionCursor, limit: number, out: SourceEvent[]): Promise<void> {
     const files = c.files;
-    const count = Math.floor(files.size('index') / INDEX_RECORD_SIZE);
-    let n = Math.min(limit, count - c.next);
-    if (n <= 0) return;
-    const indexFd = files.readFd('index') as number;
-    // read at a multiple of 32 bytes, so the Uint32Array view below is aligned
-    const idx = readBuffer(n * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE);
-    n = Math.floor((await preadFull(indexFd, idx, 0, n * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE)) / INDEX_RECORD_SIZE);
-    // u64 fields as word pairs lo + hi·2^32 (offsets and sizes stay below 2^53)
-    const words = new Uint32Array(idx.buffer, idx.byteOffset, n * 8);
-
-    // visible prefix, bounded spans
-    let metaSize = files.size('metadata');
-    let dataSize = files.size('data');
+    let n = 0;
+    let words: Uint32Array = new Uint32Array(0);
     let visible = 0;
     let metaLo = Infinity;
     let metaHi = 0;
     let dataLo = Infinity;
     let dataHi = 0;
-    for (let i = 0; i < n; i++) {
-      const w = i * 8;
-      const mo = (words[w] as number) + (words[w + 1] as number) * 0x1_0000_0000;
-      const me = mo + (words[w + 2] as number) + (words[w + 3] as number) * 0x1_0000_0000;
-      const dof = (words[w + 4] as number) + (words[w + 5] as number) * 0x1_0000_0000;
-      const de = dof + (words[w + 6] as number) + (words[w + 7] as number) * 0x1_0000_0000;
-      if (me > metaSize || de > dataSize) {
-        // cached sizes may be stale: re-stat once before deciding
-        metaSize = files.size('metadata');
-        dataSize = files.size('data');
+    for (let attempt = 0; ; attempt++) {
+      // The file sizes are taken BEFORE the index is read, and an entry is taken only if its bytes
+      // lie within them. Writers append data before the index entry that points to it, so a new
+      // entry is covered by the sizes of the next attempt; but an entry that a crashed writer left
+      // dangling, and that a repairing writer then cut off and replaced, could be read just before
+      // the cut and look valid against sizes taken after the repair's appends: never with these.
+      const metaSize = files.size('metadata');
+      const dataSize = files.size('data');
+      const count = Math.floor(files.size('index') / INDEX_RECORD_SIZE);
+      n = Math.min(limit, count - c.next);
+      if (n <= 0) return;
+      const indexFd = files.readFd('index') as number;
+      // read at a multiple of 32 bytes, so the Uint32Array view below is aligned
+      const idx = readBuffer(n * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE);
+      n = Math.floor((await preadFull(indexFd, idx, 0, n * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE)) / INDEX_RECORD_SIZE);
+      // u64 fields as word pairs lo + hi·2^32 (offsets and sizes stay below 2^53)
+      words = new Uint32Array(idx.buffer, idx.byteOffset, n * 8);
+
+      // visible prefix, bounded spans
+      visible = 0;
+      metaLo = Infinity;
+      metaHi = 0;
+      dataLo = Infinity;
+      dataHi = 0;
+      let beyond: 'metadata' | 'data' | undefined;
+      for (let i = 0; i < n; i++) {
+        const w = i * 8;
+        const mo = (words[w] as number) + (words[w + 1] as number) * 0x1_0000_0000;
+        const me = mo + (words[w + 2] as number) + (words[w + 3] as number) * 0x1_0000_0000;
+        const dof = (words[w + 4] as number) + (words[w + 5] as number) * 0x1_0000_0000;
+        const de = dof + (words[w + 6] as number) + (words[w + 7] as number) * 0x1_0000_0000;
         if (me > metaSize || de > dataSize) {
-          if (i === 0) this.checkGrace(c, me > metaSize ? 'metadata' : 'data');
-          break;
+          if (i === 0) beyond = me > metaSize ? 'metadata' : 'data';
+          break; // later entries: the next fetch, with fresh sizes
         }
+        const nMetaLo = Math.min(metaLo, mo);
+        const nMetaHi = Math.max(metaHi, me);
+        const nDataLo = de > dof ? Math.min(dataLo, dof) : dataLo;
+        const nDataHi = Math.max(dataHi, de);
+        if (i > 0 && (nMetaHi - nMetaLo > MAX_SPAN || (this.bulkData && nDataHi - Math.min(nDataLo, nDataHi) > MAX_SPAN))) break;
+        metaLo = nMetaLo;
+        metaHi = nMetaHi;
+        dataLo = nDataLo;
+        dataHi = nDataHi;
+        visible++;
       }
-      const nMetaLo = Math.min(metaLo, mo);
-      const nMetaHi = Math.max(metaHi, me);
-      const nDataLo = de > dof ? Math.min(dataLo, dof) : dataLo;
-      const nDataHi = Math.max(dataHi, de);
-      if (i > 0 && (nMetaHi - nMetaLo > MAX_SPAN || (this.bulkData && nDataHi - Math.min(nDataLo, nDataHi) > MAX_SPAN))) break;
-      metaLo = nMetaLo;
-      metaHi = nMetaHi;
-      dataLo = nDataLo;
-      dataHi = nDataHi;
-      visible++;
+      if (beyond === undefined) break;
+      // the first entry points past the sizes: written since (read again at once), or dangling
+      // (reported as corrupted once the grace period is over)
+      if (attempt < 2 && (files.size('metadata') > metaSize || files.size('data') > dataSize)) continue;
+      this.checkGrace(c, beyond);
+      return;
     }
     if (visible === 0) return;
     c.invisibleSince = undefined;
