@@ -26,6 +26,13 @@ export interface ProducerOptions {
   threadPool?: ThreadPool;
   lingerMs?: number;
   copyData?: boolean;
+  /**
+   * Strict ordering only. After an append of a partition failed, every later push to that partition is rejected at
+   * once (with the "Not written: an earlier batch … failed" error) until {@link Producer.resume}. For applications
+   * that push ahead of confirmations and re-send what failed (forwarding): without it, events pushed after the
+   * failure but before the application learnt of it would be written ahead of the re-sent ones.
+   */
+  haltOnFailure?: boolean;
   options?: Json;
 }
 
@@ -45,6 +52,8 @@ export interface Producer {
   flush(): Future<void>;
   hasCapacity(): boolean;
   ready(): Promise<void>;
+  /** Accepts pushes again to the partitions halted by a failed append (option `haltOnFailure`); no-op otherwise. */
+  resume(): void;
   /**
    * Flushes, then writes an end-of-stream marker in the given partitions (default: all), which
    * consumers deliver as an event with id NO_MORE_EVENTS. Drivers without such a marker reject.
@@ -217,6 +226,8 @@ class PartitionState {
   readonly queued: Batch[] = [];
   /** Appends in flight (at most the writer's maxConcurrentAppends). */
   writes = 0;
+  /** haltOnFailure: the error every push is rejected with until resume(). */
+  halted: DiasporaError | undefined;
 }
 
 export class ProducerImpl implements Producer {
@@ -227,6 +238,7 @@ export class ProducerImpl implements Producer {
   readonly threadPool: ThreadPool;
   private readonly lingerMs: number;
   private readonly copyData: boolean;
+  private readonly haltOnFailure: boolean;
   private readonly inline: boolean;
   private readonly defaultSerializer: boolean;
   private readonly serializer: SerializerImpl;
@@ -276,6 +288,7 @@ export class ProducerImpl implements Producer {
     this.inline = this.threadPool instanceof InlineThreadPool;
     this.lingerMs = o.lingerMs ?? 5;
     this.copyData = o.copyData ?? false;
+    this.haltOnFailure = o.haltOnFailure ?? false;
     this.serializer = topic.serializer;
     this.defaultSerializer = topic.serializer instanceof DefaultSerializer;
     this.validate = !(topic.validator instanceof DefaultValidator);
@@ -373,6 +386,11 @@ export class ProducerImpl implements Producer {
 
   private append(partition: number, md: Metadata, record: Buffer | undefined, data: DataSegments, headers: Headers | undefined, future: Deferred<EventID>): void {
     const st = this.parts[partition] as PartitionState;
+    if (st.halted !== undefined) {
+      future.reject(st.halted);
+      data.release();
+      return;
+    }
     let b = st.open;
     if (b === undefined) {
       // sized from the previous batch, so a steady stream never grows (copies) its buffers
@@ -498,6 +516,7 @@ export class ProducerImpl implements Producer {
       code: cause instanceof DiasporaError ? cause.code : ErrorCodes.GENERIC,
       cause,
     });
+    if (this.haltOnFailure) st.halted = err;
     const open = st.open;
     st.open = undefined;
     for (const b of st.queued.splice(0)) {
@@ -515,6 +534,10 @@ export class ProducerImpl implements Producer {
 
   hasCapacity(): boolean {
     return this.closedBatches < this.maxNumBatches;
+  }
+
+  resume(): void {
+    for (const st of this.parts) st.halted = undefined;
   }
 
   ready(): Promise<void> {

@@ -168,6 +168,18 @@ export interface BenchResult {
   events: number;
   /** Bytes counted for the bandwidth (metadata text + data). */
   bytes: number;
+  /** The process's CPU time (all threads) during the timed part, from {@link cpuClock}. */
+  cpu?: NodeJS.CpuUsage;
+}
+
+/**
+ * Starts measuring this process's CPU time (user + system, all threads: libuv's pool included); the returned
+ * function gives the usage since. Printed beside the throughput because on a shared, noisy machine CPU time per
+ * event varies far less than wall time, which makes A/B comparisons of builds possible.
+ */
+export function cpuClock(): () => NodeJS.CpuUsage {
+  const start = process.cpuUsage();
+  return () => process.cpuUsage(start);
 }
 
 /**
@@ -178,6 +190,7 @@ export interface BenchResult {
  *     Total events: <n>
  *     Throughput: <events/s> events/s
  *     Bandwidth: <MB/s> MB/s          (MB = 2^20 bytes, as in the reference)
+ *     CPU time: <µs> us/event (…)     (ours, when measured)
  */
 export function resultLines(r: BenchResult): string[] {
   const t = r.seconds;
@@ -188,7 +201,14 @@ export function resultLines(r: BenchResult): string[] {
     `Total events: ${r.events}`,
     `Throughput: ${formatRate(t > 0 ? r.events / t : 0)} events/s`,
     `Bandwidth: ${formatRate(t > 0 ? r.bytes / MB / t : 0)} MB/s`,
+    ...(r.cpu !== undefined ? [cpuLine(r.cpu, r.events)] : []),
   ];
+}
+
+/** `CPU time: <µs> us/event (user <s> s, system <s> s)` (ours; the reference prints no such line). */
+export function cpuLine(cpu: NodeJS.CpuUsage, events: number): string {
+  const perEvent = events > 0 ? (cpu.user + cpu.system) / events : 0;
+  return `CPU time: ${perEvent.toFixed(3)} us/event (user ${(cpu.user / 1e6).toFixed(3)} s, system ${(cpu.system / 1e6).toFixed(3)} s)`;
 }
 
 /** The reference's option block (stdout): `--- Benchmark Options ---` then `<label>: <value>` lines. */

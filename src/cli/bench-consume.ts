@@ -15,7 +15,7 @@ import { Driver } from '../api/driver.js';
 import { dumpCompact } from '../api/json.js';
 import type { ThreadPool } from '../api/thread-pool.js';
 import type { TopicHandle } from '../api/topic.js';
-import { closeWithin, Deadline, DEFAULT_TIMEOUT_S, optionLines, parseCount, parsePositive, parseRatio, parseSeconds, Progress, resultLines } from '../bench/common.js';
+import { closeWithin, cpuClock, Deadline, DEFAULT_TIMEOUT_S, optionLines, parseCount, parsePositive, parseRatio, parseSeconds, Progress, resultLines } from '../bench/common.js';
 import { makeBenchSelector, type SelectionMode } from '../bench/selector.js';
 import { LoopProfiler } from '../bench/profile.js';
 import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
@@ -108,7 +108,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     consumer = await topic.consumer('', consumerOptions);
     const r = await consumeLoop(consumer, n, opts['timeout'] as number, new LoopProfiler(opts['cpuProf'] as string | undefined));
     ctx.out(
-      [...resultLines({ seconds: r.seconds, events: r.events, bytes: r.metadataBytes + r.dataBytes }), `Events with data: ${r.withData}`, `Data bytes read: ${r.dataBytes}`].join('\n') +
+      [...resultLines({ seconds: r.seconds, events: r.events, bytes: r.metadataBytes + r.dataBytes, cpu: r.cpu }), `Events with data: ${r.withData}`, `Data bytes read: ${r.dataBytes}`].join('\n') +
         '\n',
     );
     return 0;
@@ -122,6 +122,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
 
 interface ConsumeResult {
   seconds: number;
+  cpu: NodeJS.CpuUsage;
   events: number;
   withData: number;
   metadataBytes: number;
@@ -138,6 +139,7 @@ async function consumeLoop(consumer: Consumer, n: number, timeout: number, profi
   const deadline = new Deadline(timeout, () => `${count}/${n} events received`, () => void consumer.close().catch(() => undefined));
   try {
     await profiler.start();
+    const cpu = cpuClock();
     const start = performance.now();
     while (count < n) {
       let e;
@@ -160,7 +162,7 @@ async function consumeLoop(consumer: Consumer, n: number, timeout: number, profi
       progress.update(count);
     }
     const seconds = (performance.now() - start) / 1000;
-    return { seconds, events: count, withData, metadataBytes, dataBytes };
+    return { seconds, cpu: cpu(), events: count, withData, metadataBytes, dataBytes };
   } finally {
     await profiler.stop();
     progress.end();

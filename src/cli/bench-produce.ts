@@ -29,6 +29,7 @@ import {
   Random,
   resultLines,
   closeWithin,
+  cpuClock,
 } from '../bench/common.js';
 import { LoopProfiler } from '../bench/profile.js';
 import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
@@ -157,7 +158,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     });
 
     const r = await produceLoop(producer, ring, data, s, new LoopProfiler(opts['cpuProf'] as string | undefined));
-    ctx.out(resultLines({ seconds: r.seconds, events: s.numEvents, bytes: s.numEvents * (metadataBytes(s.metadataSize) + s.dataSize) }).join('\n') + '\n');
+    ctx.out(resultLines({ seconds: r.seconds, events: s.numEvents, bytes: s.numEvents * (metadataBytes(s.metadataSize) + s.dataSize), cpu: r.cpu }).join('\n') + '\n');
     return 0;
   } catch (err) {
     logger.error(runtimeErrorText(err));
@@ -168,7 +169,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
   }
 }
 
-async function produceLoop(producer: Producer, ring: Metadata[], data: DataSource, s: Settings, profiler: LoopProfiler): Promise<{ seconds: number }> {
+async function produceLoop(producer: Producer, ring: Metadata[], data: DataSource, s: Settings, profiler: LoopProfiler): Promise<{ seconds: number; cpu: NodeJS.CpuUsage }> {
   const n = s.numEvents;
   const f = s.flushInterval;
   const ringSize = ring.length;
@@ -177,6 +178,7 @@ async function produceLoop(producer: Producer, ring: Metadata[], data: DataSourc
   const deadline = new Deadline(s.timeout, () => `${i}/${n} events pushed`);
   try {
     await profiler.start();
+    const cpu = cpuClock();
     const start = performance.now();
     for (; i < n; ) {
       if (deadline.expired) throw deadline.error();
@@ -188,7 +190,7 @@ async function produceLoop(producer: Producer, ring: Metadata[], data: DataSourc
     }
     await deadline.race(producer.flush()); // final flush: everything written
     const seconds = (performance.now() - start) / 1000;
-    return { seconds };
+    return { seconds, cpu: cpu() };
   } finally {
     await profiler.stop();
     progress.end();

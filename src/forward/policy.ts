@@ -100,6 +100,12 @@ export class ForwardPolicy {
   private ends: Map<number, EventID> | undefined;
   /** Last event read per partition (its id, a bigint, is only built when the end is checked). */
   private readonly delivered = new Map<number, Event>();
+  /** Settles when the batch started last has pushed its events (the next one pushes after it). */
+  private pushTail: Promise<void> = Promise.resolve();
+  /** A write failed: first pushes stop until every batch in flight is done (see write()). */
+  private recovering = false;
+  /** Re-sends started so far (a batch behind a re-sent one skips its own back-off). */
+  private resends = 0;
   private lastErrorLog = new Map<string, number>();
   private unconfirmed = 0;
   private receiveFailures = 0;
@@ -154,6 +160,7 @@ export class ForwardPolicy {
       batchSize: 'adaptive',
       lingerMs: this.cfg.batchLingerMs,
       maxNumBatches: Math.max(this.cfg.maxInFlight, 2),
+      haltOnFailure: true,
     });
     if (this.cfg.stopAtEnd) {
       this.ends = await this.consumer.endPositions();
@@ -177,22 +184,28 @@ export class ForwardPolicy {
     this.setState('running');
     this.runStarted = performance.now();
     this.log.info(`Forward worker started: ${this.label}`);
-    let writing: Promise<void> | undefined;
+    // batches being written, oldest first: up to max_in_flight with at_least_once, one with the
+    // duplicate-free deliveries (their skip sets assume one batch at a time)
+    const window: Promise<void>[] = [];
+    const depth = this.cfg.delivery === 'at_least_once' ? this.cfg.maxInFlight : 1;
     try {
       for (;;) {
         if (this.cfg.stopAtEnd && this.reachedEnd()) break;
         if (this.cfg.headers) this.provenance.startBatch();
+        // the next batch is read while earlier ones are written
         const batch = await this.collect(consumer);
-        if (writing !== undefined) await writing;
-        writing = undefined;
+        // a recovery ends when every batch written before it is done: only then may new events go
+        while (window.length >= depth || (window.length > 0 && (this.recovering || batch === undefined))) await window.shift();
+        this.recovering = false;
         if (batch === undefined) break;
         if (batch.read.length === 0) continue;
         this.countReceived(batch.read);
-        writing = this.write(batch);
-        // surface a halt at once; otherwise keep reading the next batch meanwhile
-        writing.catch(() => undefined);
+        const w = this.write(batch, window[window.length - 1]);
+        // a halt surfaces when the window reaches it
+        w.catch(() => undefined);
+        window.push(w);
       }
-      if (writing !== undefined) await writing;
+      while (window.length > 0) await window.shift();
       this.runEnded = performance.now();
     } catch (err) {
       this.runEnded = performance.now();
@@ -367,56 +380,123 @@ export class ForwardPolicy {
     }
   }
 
-  /** Writes a batch until every event is confirmed, then acknowledges the batch on the source. */
-  private async write(batch: Batch): Promise<void> {
+  /**
+   * Writes a batch until every event is confirmed, then acknowledges it on the source after the
+   * batch before it (`previous`), so acknowledgements stay in source order.
+   *
+   * Several batches are in flight (max_in_flight); they push one after the other, so events reach
+   * the producer in source order. The producer halts a partition whose append failed (strict
+   * ordering, haltOnFailure): what was pushed behind the failure is not written. On a failure the
+   * policy recovers in order: new pushes stop (`recovering`), each batch re-sends its unconfirmed
+   * events only once every batch before it is done, and new batches start when the window is
+   * empty. So no event is stored ahead of an earlier one that is re-sent (first occurrences keep
+   * the source order), and only events after a failed one may be duplicated (at_least_once).
+   */
+  private async write(batch: Batch, previous: Promise<void> | undefined): Promise<void> {
     const producer = this.producer as Producer;
-    let pending = batch.out;
     const started = performance.now();
     this.unconfirmed += batch.read.length;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      const futures: Future<EventID>[] = new Array(pending.length);
-      for (let i = 0; i < pending.length; i++) {
-        const o = pending[i] as Outgoing;
-        if (!producer.hasCapacity()) {
-          this.metrics.backpressure();
-          await producer.ready();
+    const pushedBefore = this.pushTail;
+    let pushed!: () => void;
+    this.pushTail = new Promise<void>((resolve) => (pushed = resolve));
+    let pending = batch.out;
+    try {
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        let futures: Future<EventID>[];
+        if (attempt === 0) {
+          await pushedBefore;
+          futures = await this.pushAll(producer, pending, true);
+          pushed();
+        } else {
+          // every earlier batch is done: nothing of theirs can land behind what is re-sent now
+          if (previous !== undefined) await previous;
+          producer.resume();
+          futures = await this.pushAll(producer, pending, false);
         }
-        futures[i] = producer.push(o.metadata, o.data, o.partition !== undefined ? (o.headers !== undefined ? { partition: o.partition, headers: o.headers } : { partition: o.partition }) : o.headers !== undefined ? { headers: o.headers } : undefined);
+        const confirmed = await this.confirm(producer, pending, futures);
+        if (confirmed.unconfirmed.length === 0) break;
+        pending = confirmed.unconfirmed;
+        this.recovering = true;
+        if (confirmed.err === undefined) continue; // held back by a recovery: re-sent in turn, no error
+        this.metrics.error('send');
+        this.logError(`Error in forward worker ${this.label}: ${errorMessage(confirmed.err)}`);
+        if (this.stopping) throw new DiasporaError(`stopped with ${pending.length} unconfirmed event(s)`, { code: ErrorCodes.CLOSED });
+        this.setState('retrying');
+        this.metrics.retry('send');
+        // behind a batch that is itself recovering, its back-off and successful re-send stand for ours
+        const resendsBefore = this.resends;
+        if (previous !== undefined) await previous;
+        if (this.resends === resendsBefore) await this.backoff(attempt);
+        this.resends++;
+        if (this.stopping) throw new DiasporaError(`stopped with ${pending.length} unconfirmed event(s)`, { code: ErrorCodes.CLOSED });
+        this.setState('running');
       }
-      const slow = setTimeout(() => this.log.warn(`Push timed out for ${this.label}`), 5000);
-      try {
-        await producer.flush();
-      } catch {
-        // the failed events are found below, event by event
-      } finally {
-        clearTimeout(slow);
-      }
-      // after flush every earlier push is settled: inspect them without a promise each
-      let confirmed = 0;
-      let err: unknown;
-      for (; confirmed < futures.length; confirmed++) {
-        const f = futures[confirmed] as Future<EventID> & { failure?: { error: unknown } };
-        const failure = f.failure;
-        if (failure !== undefined || !f.completed()) {
-          err = failure?.error ?? new DiasporaError('push did not complete after flush', { code: ErrorCodes.GENERIC });
-          break;
-        }
-      }
-      this.countSent(pending, confirmed);
-      if (confirmed === pending.length) break;
-      pending = pending.slice(confirmed);
-      this.metrics.error('send');
-      this.logError(`Error in forward worker ${this.label}: ${errorMessage(err)}`);
-      if (this.stopping) {
-        throw new DiasporaError(`stopped with ${pending.length} unconfirmed event(s)`, { code: ErrorCodes.CLOSED });
-      }
-      this.setState('retrying');
-      this.metrics.retry('send');
-      await this.backoff(attempt);
-      if (this.stopping) throw new DiasporaError(`stopped with ${pending.length} unconfirmed event(s)`, { code: ErrorCodes.CLOSED });
-      this.setState('running');
+    } finally {
+      pushed();
     }
-    // everything confirmed (or filtered): acknowledge in source order
+    if (previous !== undefined) await previous;
+    this.acknowledge(batch, started);
+  }
+
+  /**
+   * Pushes events in order, waiting for producer capacity when needed. A first push stops when a
+   * recovery starts (`holdBack`): the events not pushed are re-sent in turn.
+   */
+  private async pushAll(producer: Producer, pending: readonly Outgoing[], holdBack: boolean): Promise<Future<EventID>[]> {
+    const futures: Future<EventID>[] = [];
+    for (let i = 0; i < pending.length; i++) {
+      if (holdBack && this.recovering) break;
+      const o = pending[i] as Outgoing;
+      if (!producer.hasCapacity()) {
+        this.metrics.backpressure();
+        await producer.ready();
+        if (holdBack && this.recovering) break;
+      }
+      futures.push(producer.push(o.metadata, o.data, o.partition !== undefined ? (o.headers !== undefined ? { partition: o.partition, headers: o.headers } : { partition: o.partition }) : o.headers !== undefined ? { headers: o.headers } : undefined));
+    }
+    return futures;
+  }
+
+  /**
+   * Flushes, then sorts `pending` (whose first `futures.length` events were pushed) into confirmed
+   * (counted) and unconfirmed events, in order, with the first failure. Only the unconfirmed are
+   * re-sent: a failed append fails what follows it in its partition (strict ordering), never what
+   * was written in other partitions, so re-sending those would only duplicate them.
+   */
+  private async confirm(producer: Producer, pending: readonly Outgoing[], futures: readonly Future<EventID>[]): Promise<{ unconfirmed: Outgoing[]; err: unknown }> {
+    const slow = setTimeout(() => this.log.warn(`Push timed out for ${this.label}`), 5000);
+    try {
+      await producer.flush();
+    } catch {
+      // the failed events are found below, event by event
+    } finally {
+      clearTimeout(slow);
+    }
+    // after flush every earlier push is settled: inspect them without a promise each
+    const isConfirmed = (f: Future<EventID>): boolean => (f as Future<EventID> & { failure?: unknown }).failure === undefined && f.completed();
+    if (futures.length === pending.length && futures.every(isConfirmed)) {
+      this.countSent(pending);
+      return { unconfirmed: [], err: undefined };
+    }
+    const confirmed: Outgoing[] = [];
+    const unconfirmed: Outgoing[] = [];
+    let err: unknown;
+    for (let i = 0; i < pending.length; i++) {
+      const o = pending[i] as Outgoing;
+      const f = futures[i];
+      if (f === undefined) unconfirmed.push(o); // held back (not pushed)
+      else if (isConfirmed(f)) confirmed.push(o);
+      else {
+        err ??= (f as Future<EventID> & { failure?: { error: unknown } }).failure?.error ?? new DiasporaError('push did not complete after flush', { code: ErrorCodes.GENERIC });
+        unconfirmed.push(o);
+      }
+    }
+    this.countSent(confirmed);
+    return { unconfirmed, err };
+  }
+
+  /** Everything confirmed (or filtered): acknowledges the batch on the source, in source order. */
+  private acknowledge(batch: Batch, started: number): void {
     (this.consumer as Consumer).acknowledgeMany(batch.read);
     this.unconfirmed -= batch.read.length;
     this.forwarded += batch.out.length;
@@ -440,11 +520,10 @@ export class ForwardPolicy {
   }
 
   /** Metrics per batch, not per event: one counter update per partition touched. */
-  private countSent(events: readonly Outgoing[], n: number): void {
+  private countSent(events: readonly Outgoing[]): void {
     const perPartition = new Map<number, number>();
     let bytes = 0;
-    for (let i = 0; i < n; i++) {
-      const o = events[i] as Outgoing;
+    for (const o of events) {
       const p = o.partition ?? -1;
       perPartition.set(p, (perPartition.get(p) ?? 0) + 1);
       bytes += o.bytes;

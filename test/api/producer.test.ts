@@ -146,6 +146,32 @@ describe('producer and its writer', () => {
     });
   }
 
+  it('haltOnFailure: after a failed append, pushes to that partition are rejected until resume()', { timeout: 10000 }, async () => {
+    const w = new HeldWriter(undefined);
+    w.failing.add(0);
+    const { d, t } = await topicWith(w);
+    try {
+      const p = await t.producer({ batchSize: 2, maxNumBatches: 8, haltOnFailure: true });
+      const first = [p.push({ i: 0 }, undefined, { partition: 0 }), p.push({ i: 1 }, undefined, { partition: 0 })];
+      await tick();
+      (w.calls[0] as { release: () => void }).release();
+      await assert.rejects(first[0]!.wait(2000), /disk on fire/);
+      // pushed after the failure, before the application re-sent anything: not written
+      const late = p.push({ i: 2 }, undefined, { partition: 0 });
+      await assert.rejects(late.wait(2000), /Not written: an earlier batch of partition 0 failed \(disk on fire\)/);
+      assert.equal(w.calls.length, 1);
+      p.resume();
+      const again = [p.push({ i: 0 }, undefined, { partition: 0 }), p.push({ i: 1 }, undefined, { partition: 0 })];
+      await tick();
+      for (const c of w.calls.slice(1)) c.release();
+      assert.deepEqual(await Promise.all(again.map((f) => f.wait(2000))), [0n, 1n]);
+      await p.close();
+    } finally {
+      await t.close();
+      await d.close();
+    }
+  });
+
   it('tells the writer to send now when it waits for capacity or flushes', { timeout: 10000 }, async () => {
     const w = new HeldWriter(5);
     const { d, t } = await topicWith(w);

@@ -6,7 +6,7 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { realpathSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import {
@@ -587,6 +587,51 @@ describe('forward: behaviour', { concurrency: 3 }, () => {
       assert.ok(v.maxCopies <= 2, JSON.stringify(v));
     } finally {
       d?.kill();
+      s.cleanup();
+    }
+  });
+
+  test('destination appends fail while 4 batches are in flight: retried, 0 lost, first copies in source order, duplicates only behind a failure', T, async (t: TestContext) => {
+    const s = await setup();
+    try {
+      // a driver plugin wrapping the files driver: every append waits 5 ms (so batches queue up behind it) and
+      // appends 3, 4 and 9 fail before writing anything
+      writeFileSync(
+        join(s.dir, 'flaky.mjs'),
+        `const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let appends = 0;
+const FAIL = new Set([3, 4, 9]);
+const wrap = (inner, name, fn) => new Proxy(inner, { get: (o, k) => (k === name ? fn(o) : typeof o[k] === 'function' ? o[k].bind(o) : o[k]) });
+export function register(r) {
+  r.registerDriver('flaky', async (options) =>
+    wrap(await r.drivers.get('files')(options), 'openTopic', (d) => async (...a) => {
+      const topic = await d.openTopic(...a);
+      return topic && wrap(topic, 'createWriter', (tp) => async (...b) =>
+        wrap(await tp.createWriter(...b), 'append', (w) => async (partition, batch) => {
+          const n = ++appends;
+          await sleep(5);
+          if (FAIL.has(n)) throw new Error('injected write failure (append ' + n + ')');
+          return w.append(partition, batch);
+        }));
+    }));
+}
+`,
+      );
+      writeConfig(s.config, s.root, [['- from: local/src', '  to: flaky/dst', '  batch_size: 100', '  max_in_flight: 4']]);
+      writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('forward:\n', `  flaky:\n    type: flaky:./flaky.mjs\n    options:\n      root_path: ${JSON.stringify(s.root)}\nforward:\n`));
+      await produce(s.root, 'src', events(0, 3000, { partitions: 2 }));
+      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 45_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const failures = logLines(r.stderr).filter((l) => l.includes('Error in forward worker local/src -> flaky/dst: injected write failure'));
+      assert.ok(failures.length >= 1, r.stderr);
+      const v = verify(s.srcId(), await readAll(s.root, 'src'), await readAll(s.root, 'dst'));
+      t.diagnostic(`${failures.length} failure(s) logged; ${JSON.stringify(v)}`);
+      assert.equal(v.lost, 0);
+      assert.equal(v.outOfOrder, 0);
+      assert.equal(v.mismatched, 0);
+      // appends fail before writing: what is re-sent was never stored, so nothing is stored twice
+      assert.equal(v.duplicates, 0);
+    } finally {
       s.cleanup();
     }
   });
