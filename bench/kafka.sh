@@ -22,6 +22,8 @@
 # record batch at batch.size = 1,000,000 bytes by default). Every topic's end offset is checked to be N (kcat -Q), and in the first repetition every record value is
 # checked to be S bytes. kcat is also timed producing / consuming ONE message (its process start-up + connection
 # cost, which our benchmarks' clocks do not include) and a second ratio is given against kcat minus that cost.
+# CPU time per event (user + system, all threads) is given for both: ours from the timed part (bench's "CPU time"
+# line), kcat's for its whole process (bash `times` of a subshell); it varies much less than throughput on a shared VM.
 # MB = 2^20 bytes, counted on record values (S bytes per event, for both). Our own "Bandwidth" line counts only
 # metadata + data (S − 24 bytes per event) and is not used.
 #
@@ -84,9 +86,13 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f\n", b - a }'; }
 fmt0() { awk -v x="$1" 'BEGIN { s = sprintf("%.0f", x); n = length(s); o = ""; for (i = 1; i <= n; i++) { o = o substr(s, i, 1); if ((n - i) % 3 == 0 && i < n) o = o "," } print o }'; }
 fmt1() { awk -v x="$1" 'BEGIN { printf "%.1f\n", x }'; }
+fmt2() { awk -v x="$1" 'BEGIN { printf "%.2f\n", x }'; }
 mbs() { awk -v e="$1" -v s="$2" 'BEGIN { printf "%.2f\n", e * s / 1048576 }'; } # events/s, bytes/event -> MB/s
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'; }
 die() { echo "kafka.sh: $*" >&2; exit 1; }
+# children_cpu <file>: user + system seconds from the children line of bash's `times` (second line: "XmY.YYYs XmZ.ZZZs")
+children_cpu() { sed -n 2p "$1" | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] } printf "%.6f\n", s }'; }
+us_per_event() { awk -v c="$1" -v n="$N" 'BEGIN { printf "%.2f\n", c / n * 1e6 }'; } # cpu seconds -> µs/event
 
 # metadata / data sizes so that the record value is exactly S bytes (16 + 8 + m + s = S)
 split_size() {
@@ -157,10 +163,10 @@ START_P=$(printf '%s\n' "${st_p[@]}" | median)
 START_C=$(printf '%s\n' "${st_c[@]}" | median)
 
 ROWS=()
-row() { # label ours_evs size kcat_evs kcat_startup_s kcat_secs... (runs text)
-  local label=$1 oe=$2 s=$3 ke=$4 ksec=$5 kst=$6 runs=$7 kex
+row() { # label ours_evs size kcat_evs kcat_secs kcat_startup_s runs_text ours_cpu_us kcat_cpu_us
+  local label=$1 oe=$2 s=$3 ke=$4 ksec=$5 kst=$6 runs=$7 ocpu=$8 kcpu=$9 kex
   kex=$(awk -v n="$N" -v t="$ksec" -v st="$kst" 'BEGIN { d = t - st; if (d <= 0) print 0; else printf "%.2f\n", n / d }')
-  ROWS+=("| $label | $(fmt0 "$oe") | $(fmt1 "$(mbs "$oe" "$s")") | $(fmt0 "$ke") | $(fmt1 "$(mbs "$ke" "$s")") | $(ratio "$oe" "$ke") | $(awk -v a="$oe" -v b="$kex" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "–" }') | $runs |")
+  ROWS+=("| $label | $(fmt0 "$oe") | $(fmt1 "$(mbs "$oe" "$s")") | $(fmt0 "$ke") | $(fmt1 "$(mbs "$ke" "$s")") | $(ratio "$oe" "$ke") | $(awk -v a="$oe" -v b="$kex" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "–" }') | $(fmt2 "$ocpu") / $(fmt2 "$kcpu") | $runs |")
 }
 
 # one repetition's steps, for size S (M, D, payload) and topics ot (ours) / kt (kcat); each producer starts after a
@@ -172,14 +178,17 @@ ours_produce() { # (1)
     { cat "$DIR/stderr" >&2; die "bench produce failed (S=$S, rep $r)"; }
   [ "$(echo "$out" | field 'Total events')" = "$N" ] || die "bench produce: not $N events"
   op+=("$(echo "$out" | field Throughput)")
+  opc+=("$(echo "$out" | field 'CPU time')")
   check_count "$ot" "$N"
 }
 kcat_produce() { # (2)
   local a b t
   sync
   a=$(now)
-  "$KCAT" -P -b "$BS" -t "$kt" "${KCAT_X[@]}" -l "$payload" 2>"$DIR/kcat.err" || { cat "$DIR/kcat.err" >&2; die "kcat -P failed"; }
+  # (in a subshell whose `times` gives kcat's CPU time: user + system, all its threads)
+  ("$KCAT" -P -b "$BS" -t "$kt" "${KCAT_X[@]}" -l "$payload" 2>"$DIR/kcat.err" && times >"$DIR/kcat.times") || { cat "$DIR/kcat.err" >&2; die "kcat -P failed"; }
   b=$(now)
+  kpc+=("$(us_per_event "$(children_cpu "$DIR/kcat.times")")")
   [ ! -s "$DIR/kcat.err" ] || { head -n 5 "$DIR/kcat.err" >&2; die "kcat -P reported errors"; }
   t=$(elapsed "$a" "$b")
   kpt+=("$t")
@@ -192,12 +201,14 @@ ours_consume() { # (3), of the topic written by ours
     { cat "$DIR/stderr" >&2; die "bench consume failed (S=$S, rep $r)"; }
   [ "$(echo "$out" | field 'Total events')" = "$N" ] || die "bench consume: not $N events"
   oc+=("$(echo "$out" | field Throughput)")
+  occ+=("$(echo "$out" | field 'CPU time')")
 }
 kcat_consume() { # (3), of the same topic
   local a b t
   a=$(now)
-  "$KCAT" -C -b "$BS" -t "$ot" -c "$N" -e -q -o beginning >/dev/null 2>"$DIR/kcat.err" || { cat "$DIR/kcat.err" >&2; die "kcat -C failed"; }
+  ("$KCAT" -C -b "$BS" -t "$ot" -c "$N" -e -q -o beginning >/dev/null 2>"$DIR/kcat.err" && times >"$DIR/kcat.times") || { cat "$DIR/kcat.err" >&2; die "kcat -C failed"; }
   b=$(now)
+  kcc+=("$(us_per_event "$(children_cpu "$DIR/kcat.times")")")
   t=$(elapsed "$a" "$b")
   kct+=("$t")
   kc+=("$(awk -v n="$N" -v t="$t" 'BEGIN { printf "%.2f\n", n / t }')")
@@ -209,7 +220,7 @@ for S in $SIZES; do
   payload=$DIR/payload-$S.txt
   make_payload "$S" "$N" "$payload"
   [ "$(stat -c %s "$payload")" = "$((N * (S + 1)))" ] || die "payload file $payload has the wrong size"
-  op=() kp=() kpt=() oc=() kc=() kct=()
+  op=() kp=() kpt=() oc=() kc=() kct=() opc=() kpc=() occ=() kcc=()
   for r in $(seq 1 "$REPS"); do
     ot=o${S}_${RUN}_r$r
     kt=k${S}_${RUN}_r$r
@@ -225,10 +236,9 @@ for S in $SIZES; do
   done
   rm -f "$payload"
   runs() { local o=() k=() x; for x in "${!1}"; do o+=("$(fmt0 "$x")"); done; for x in "${!2}"; do k+=("$(fmt0 "$x")"); done; echo "${o[*]} / ${k[*]}"; }
-  row "produce $N × $S B (ours -m $M -s $D)" "$(printf '%s\n' "${op[@]}" | median)" "$S" \
-    "$(printf '%s\n' "${kp[@]}" | median)" "$(printf '%s\n' "${kpt[@]}" | median)" "$START_P" "$(runs 'op[@]' 'kp[@]')"
-  row "consume $N × $S B" "$(printf '%s\n' "${oc[@]}" | median)" "$S" \
-    "$(printf '%s\n' "${kc[@]}" | median)" "$(printf '%s\n' "${kct[@]}" | median)" "$START_C" "$(runs 'oc[@]' 'kc[@]')"
+  med() { printf '%s\n' "${!1}" | median; }
+  row "produce $N × $S B (ours -m $M -s $D)" "$(med 'op[@]')" "$S" "$(med 'kp[@]')" "$(med 'kpt[@]')" "$START_P" "$(runs 'op[@]' 'kp[@]')" "$(med 'opc[@]')" "$(med 'kpc[@]')"
+  row "consume $N × $S B" "$(med 'oc[@]')" "$S" "$(med 'kc[@]')" "$(med 'kct[@]')" "$START_C" "$(runs 'oc[@]' 'kc[@]')" "$(med 'occ[@]')" "$(med 'kcc[@]')"
 done
 
 # (4) files -> kafka forward of N 128-byte events
@@ -276,8 +286,8 @@ echo "$(date -u '+%Y-%m-%d %H:%M UTC'), N=$N, REPS=$REPS (median), 1 partition, 
 echo "ours: bench produce -d kafka ${OURS_PRODUCE[*]}; bench consume -d kafka ${OURS_CONSUME[*]:-(defaults)}"
 echo "$KCAT_VERSION: -P ${KCAT_X[*]} -l <file>; -C -c $N -e -q -o beginning > /dev/null; start-up (1 message): produce $(awk -v x="$START_P" 'BEGIN { printf "%.0f", x * 1000 }') ms, consume $(awk -v x="$START_C" 'BEGIN { printf "%.0f", x * 1000 }') ms"
 echo
-echo "| scenario | ours events/s | ours MB/s | kcat msgs/s | kcat MB/s | ours/kcat | ours/kcat (kcat minus start-up) | runs events/s (ours / kcat) |"
-echo "|---|---:|---:|---:|---:|---:|---:|---|"
+echo "| scenario | ours events/s | ours MB/s | kcat msgs/s | kcat MB/s | ours/kcat | ours/kcat (kcat minus start-up) | CPU µs/event (ours / kcat) | runs events/s (ours / kcat) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "forward files -> kafka, $N × 128 B: $(fmt0 "$FW") events/s, $(fmt1 "$(mbs "$FW" 128)") MB/s (runs: $(for x in "${fw[@]}"; do printf '%s ' "$(fmt0 "$x")"; done | sed 's/ $//'))"
