@@ -41,6 +41,9 @@ function assertResults(r: SpawnSyncReturns<string>, events: number): void {
   assert.ok(value(r.stdout, 'Bandwidth') > 0);
   assert.ok(value(r.stdout, 'Total time') > 0);
   assert.equal(value(r.stdout, 'Total events'), events);
+  // ours: the process's CPU time during the timed part
+  assert.match(r.stdout, /^CPU time: \d+\.\d{3} us\/event \(user \d+\.\d{3} s, system \d+\.\d{3} s\)$/m);
+  assert.ok(value(r.stdout, 'CPU time') > 0);
 }
 
 const N = 2000;
