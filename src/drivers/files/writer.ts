@@ -35,12 +35,12 @@ async function lockFd(fd: number): Promise<void> {
  * Appends up to this size are written synchronously: a positional write into the page cache is a
  * bounded memcpy of a few microseconds, while a round trip through libuv's thread pool costs
  * ~70 µs and dominated small batches. Larger writes, and every fsync (which waits for the disk),
- * go through the thread pool so the event loop never stalls on them and, with several batches in
- * flight (forwarding), overlaps them with the next batch's work: 64 KiB rather than 256 KiB made
- * files→files forwarding of 1000-event batches (~130 KiB of metadata) 13 % faster (median of 10
- * paired runs), while the producer benchmark's 128-event batches (~17 KiB) stay synchronous.
+ * go through the thread pool so the event loop never stalls on them.
+ * (64 KiB was tried: forwarding's 1000-event batches then overlapped with the next batch, +13 % in
+ * a paired median, but the producer benchmark, whose queued 128-event batches merge into appends
+ * of up to 2 MiB, lost 10-60 % in 5 of 5 paired runs.)
  */
-const SYNC_WRITE_MAX = 64 * 1024;
+const SYNC_WRITE_MAX = 256 * 1024;
 
 function writeSome(fd: number, bufs: Uint8Array[], position: number, sync: boolean): number | Promise<number> {
   const list = bufs.length > 1024 ? bufs.slice(0, 1024) : bufs;
