@@ -33,14 +33,16 @@ async function lockFd(fd: number): Promise<void> {
 
 /**
  * Appends up to this size are written synchronously: a positional write into the page cache is a
- * bounded memcpy of a few microseconds, while a round trip through libuv's thread pool costs
- * ~70 µs and dominated small batches. Larger writes, and every fsync (which waits for the disk),
- * go through the thread pool so the event loop never stalls on them.
- * (64 KiB was tried: forwarding's 1000-event batches then overlapped with the next batch, +13 % in
- * a paired median, but the producer benchmark, whose queued 128-event batches merge into appends
- * of up to 2 MiB, lost 10-60 % in 5 of 5 paired runs.)
+ * bounded memcpy (2 MiB: ~0.2-0.5 ms here), while a round trip through libuv's thread pool costs
+ * ~70 µs, wakes a pool thread that competes with the event loop for the CPU, and dominated small
+ * batches. Larger writes, and every fsync (which waits for the disk), go through the thread pool
+ * so the event loop never stalls long on them. 2 MiB is the producer's largest merged append
+ * (MERGE_MAX_BYTES). Measured in 6 paired runs against 256 KiB: producer with 4 KiB data
+ * 814-992 -> 1032-1466 MB/s (6 of 6), producer of 128-byte metadata 869-1107 k -> 669-1158 k
+ * events/s (median +4 %). 64 KiB was worse for both (forwarding's 1000-event batches gained
+ * a little from overlapping, the producer benchmark lost 10-60 %).
  */
-const SYNC_WRITE_MAX = 256 * 1024;
+const SYNC_WRITE_MAX = 2 * 1024 * 1024;
 
 function writeSome(fd: number, bufs: Uint8Array[], position: number, sync: boolean): number | Promise<number> {
   const list = bufs.length > 1024 ? bufs.slice(0, 1024) : bufs;
