@@ -159,15 +159,17 @@ export class FilesSource implements ConsumerSource {
       // entry is covered by the sizes of the next attempt; but an entry that a crashed writer left
       // dangling, and that a repairing writer then cut off and replaced, could be read just before
       // the cut and look valid against sizes taken after the repair's appends: never with these.
+      // (Sizes cached from an earlier fetch would save these two fstats, but a repairing writer may
+      // have truncated the files since, which would make a dangling entry look valid.)
       const metaSize = files.size('metadata');
       const dataSize = files.size('data');
-      const count = Math.floor(files.size('index') / INDEX_RECORD_SIZE);
-      n = Math.min(limit, count - c.next);
+      const indexFd = files.readFd('index');
+      if (indexFd === undefined) return;
+      // up to `limit` entries: the read returns those that exist (no fstat of the index either);
+      // at a multiple of 32 bytes, so the Uint32Array view below is aligned
+      const idx = readBuffer(limit * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE);
+      n = Math.floor((await preadFull(indexFd, idx, 0, limit * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE)) / INDEX_RECORD_SIZE);
       if (n <= 0) return;
-      const indexFd = files.readFd('index') as number;
-      // read at a multiple of 32 bytes, so the Uint32Array view below is aligned
-      const idx = readBuffer(n * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE);
-      n = Math.floor((await preadFull(indexFd, idx, 0, n * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE)) / INDEX_RECORD_SIZE);
       // u64 fields as word pairs lo + hi·2^32 (offsets and sizes stay below 2^53)
       words = new Uint32Array(idx.buffer, idx.byteOffset, n * 8);
 
