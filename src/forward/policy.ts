@@ -18,7 +18,7 @@ import { DiasporaError, ErrorCodes, errorMessage } from '../api/errors.js';
 import type { Future } from '../api/future.js';
 import { dumpCompact, isJsonObject, type Json } from '../api/json.js';
 import type { Metadata } from '../api/metadata.js';
-import type { Producer } from '../api/producer.js';
+import type { Producer, PushOptions } from '../api/producer.js';
 import type { TopicHandle } from '../api/topic.js';
 import type { PartitionMapping, PolicyConfig } from './config.js';
 import { ForwardedSet } from './dedup.js';
@@ -36,7 +36,8 @@ export interface PolicyLogger {
   debug(m: string): void;
 }
 
-interface Outgoing {
+/** An event to write; it is also the push's options (`partition`, `headers`): no object per push. */
+interface Outgoing extends PushOptions {
   event: Event;
   metadata: Metadata;
   data: DataSegments;
@@ -99,7 +100,7 @@ export class ForwardPolicy {
   private readonly leases: Lease[] = [];
   private ends: Map<number, EventID> | undefined;
   /** Last event read per partition (its id, a bigint, is only built when the end is checked). */
-  private readonly delivered = new Map<number, Event>();
+  private readonly delivered: (Event | undefined)[] = [];
   /** Settles when the batch started last has pushed its events (the next one pushes after it). */
   private pushTail: Promise<void> = Promise.resolve();
   /** A write failed: first pushes stop until every batch in flight is done (see write()). */
@@ -219,7 +220,7 @@ export class ForwardPolicy {
   private reachedEnd(): boolean {
     if (this.ends === undefined || this.starts === undefined) return false;
     for (const [p, end] of this.ends) {
-      const last = this.delivered.get(p);
+      const last = this.delivered[p];
       const next = last === undefined ? (this.starts.get(p) ?? 0n) : last.id + 1n;
       if (next < end) return false;
     }
@@ -291,7 +292,7 @@ export class ForwardPolicy {
           break;
         }
         read.push(e);
-        this.delivered.set(e.partitionIndex, e);
+        this.delivered[e.partitionIndex] = e;
         if (this.forwardedBefore !== undefined && this.forwardedBefore.take(e)) {
           // written before a crash, its position not persisted: acknowledged, not written again
           this.metrics.filtered('already_forwarded');
@@ -452,7 +453,7 @@ export class ForwardPolicy {
         await producer.ready();
         if (holdBack && this.recovering) break;
       }
-      futures.push(producer.push(o.metadata, o.data, o.partition !== undefined ? (o.headers !== undefined ? { partition: o.partition, headers: o.headers } : { partition: o.partition }) : o.headers !== undefined ? { headers: o.headers } : undefined));
+      futures.push(producer.push(o.metadata, o.data, o));
     }
     return futures;
   }
