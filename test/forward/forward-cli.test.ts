@@ -591,16 +591,17 @@ describe('forward: behaviour', { concurrency: 3 }, () => {
     }
   });
 
-  test('destination appends fail while 4 batches are in flight: retried, 0 lost, first copies in source order, duplicates only behind a failure', T, async (t: TestContext) => {
-    const s = await setup();
-    try {
-      // a driver plugin wrapping the files driver: every append waits 5 ms (so batches queue up behind it) and
-      // appends 3, 4 and 9 fail before writing anything
-      writeFileSync(
-        join(s.dir, 'flaky.mjs'),
-        `const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  /**
+   * A driver plugin wrapping the files driver whose appends wait 5 ms (so batches queue up behind them) and fail:
+   * those numbered in FLAKY_FAIL (before writing anything), or with probability FLAKY_RATE from a seeded generator,
+   * half of those after the batch was written (the producer then re-sends stored events: duplicates).
+   */
+  const FLAKY_PLUGIN = `const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let appends = 0;
-const FAIL = new Set([3, 4, 9]);
+const FAIL = new Set((process.env.FLAKY_FAIL ?? '').split(',').filter(Boolean).map(Number));
+const RATE = Number(process.env.FLAKY_RATE ?? 0);
+let x = Number(process.env.FLAKY_SEED ?? 1) >>> 0 || 1;
+const random = () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 4294967296; };
 const wrap = (inner, name, fn) => new Proxy(inner, { get: (o, k) => (k === name ? fn(o) : typeof o[k] === 'function' ? o[k].bind(o) : o[k]) });
 export function register(r) {
   r.registerDriver('flaky', async (options) =>
@@ -610,31 +611,45 @@ export function register(r) {
         wrap(await tp.createWriter(...b), 'append', (w) => async (partition, batch) => {
           const n = ++appends;
           await sleep(5);
-          if (FAIL.has(n)) throw new Error('injected write failure (append ' + n + ')');
-          return w.append(partition, batch);
+          const fail = FAIL.has(n) || random() < RATE;
+          if (fail && (FAIL.has(n) || random() < 0.5)) throw new Error('injected write failure (append ' + n + ')');
+          const ids = await w.append(partition, batch);
+          if (fail) throw new Error('injected write failure after writing (append ' + n + ')');
+          return ids;
         }));
     }));
 }
-`,
-      );
-      writeConfig(s.config, s.root, [['- from: local/src', '  to: flaky/dst', '  batch_size: 100', '  max_in_flight: 4']]);
-      writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('forward:\n', `  flaky:\n    type: flaky:./flaky.mjs\n    options:\n      root_path: ${JSON.stringify(s.root)}\nforward:\n`));
-      await produce(s.root, 'src', events(0, 3000, { partitions: 2 }));
-      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 45_000 });
-      assert.equal(r.code, 0, r.stderr);
-      const failures = logLines(r.stderr).filter((l) => l.includes('Error in forward worker local/src -> flaky/dst: injected write failure'));
-      assert.ok(failures.length >= 1, r.stderr);
-      const v = verify(s.srcId(), await readAll(s.root, 'src'), await readAll(s.root, 'dst'));
-      t.diagnostic(`${failures.length} failure(s) logged; ${JSON.stringify(v)}`);
-      assert.equal(v.lost, 0);
-      assert.equal(v.outOfOrder, 0);
-      assert.equal(v.mismatched, 0);
-      // appends fail before writing: what is re-sent was never stored, so nothing is stored twice
-      assert.equal(v.duplicates, 0);
-    } finally {
-      s.cleanup();
-    }
-  });
+`;
+
+  const flakyCases: { name: string; partitions: number; n: number; batch: number; env: Record<string, string>; afterWrite: boolean }[] = [
+    { name: 'appends 3, 4 and 9 fail before writing', partitions: 2, n: 3000, batch: 100, env: { FLAKY_FAIL: '3,4,9' }, afterWrite: false },
+    { name: '15 % of appends fail at random, half of them after writing', partitions: 3, n: 6000, batch: 50, env: { FLAKY_RATE: '0.15', FLAKY_SEED: String(1 + Math.floor(Math.random() * 1e6)) }, afterWrite: true },
+  ];
+  for (const c of flakyCases) {
+    test(`destination appends fail while 4 batches are in flight (${c.name}): retried, 0 lost, first copies in source order`, T, async (t: TestContext) => {
+      const s = await setup({ srcPartitions: c.partitions, dstPartitions: c.partitions });
+      try {
+        writeFileSync(join(s.dir, 'flaky.mjs'), FLAKY_PLUGIN);
+        writeConfig(s.config, s.root, [['- from: local/src', '  to: flaky/dst', `  batch_size: ${c.batch}`, '  max_in_flight: 4', '  retry: { min: 5ms, max: 50ms }']]);
+        writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('forward:\n', `  flaky:\n    type: flaky:./flaky.mjs\n    options:\n      root_path: ${JSON.stringify(s.root)}\nforward:\n`));
+        await produce(s.root, 'src', events(0, c.n, { partitions: c.partitions }));
+        const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 45_000, env: c.env });
+        assert.equal(r.code, 0, r.stderr);
+        const failures = logLines(r.stderr).filter((l) => l.includes('Error in forward worker local/src -> flaky/dst: injected write failure'));
+        assert.ok(failures.length >= 1, r.stderr);
+        const v = verify(s.srcId(), await readAll(s.root, 'src'), await readAll(s.root, 'dst'));
+        t.diagnostic(`${JSON.stringify(c.env)}: ${failures.length} failure(s) logged; ${JSON.stringify(v)}`);
+        assert.equal(v.lost, 0);
+        assert.equal(v.outOfOrder, 0);
+        assert.equal(v.mismatched, 0);
+        // failures before writing: what is re-sent was never stored, so nothing is stored twice (only the
+        // unconfirmed events are re-sent, not those confirmed in other partitions)
+        if (!c.afterWrite) assert.equal(v.duplicates, 0);
+      } finally {
+        s.cleanup();
+      }
+    });
+  }
 
   test('SIGTERM under load: exit 0 within 10 s, then a restart forwards the rest with no loss and no duplicate', T, async (t: TestContext) => {
     const s = await setup({ policyExtra: ['batch_size: 100'] });
