@@ -206,7 +206,7 @@ export function resultLines(r: BenchResult): string[] {
 }
 
 /** `CPU time: <µs> us/event (user <s> s, system <s> s)` (ours; the reference prints no such line). */
-export function cpuLine(cpu: NodeJS.CpuUsage, events: number): string {
+function cpuLine(cpu: NodeJS.CpuUsage, events: number): string {
   const perEvent = events > 0 ? (cpu.user + cpu.system) / events : 0;
   return `CPU time: ${perEvent.toFixed(3)} us/event (user ${(cpu.user / 1e6).toFixed(3)} s, system ${(cpu.system / 1e6).toFixed(3)} s)`;
 }
