@@ -700,7 +700,7 @@ class PlatformaticFetcher implements KafkaFetchClient {
   private readonly pool: ConnectionPool;
   private closed = false;
 
-  constructor(conn: ConnectionSettings) {
+  constructor(private readonly conn: ConnectionSettings) {
     const o = baseOptions(conn);
     this.admin = new Admin(o);
     this.pool = new ConnectionPool(conn.clientId, poolOptions(o));
@@ -767,9 +767,34 @@ class PlatformaticFetcher implements KafkaFetchClient {
     });
   }
 
+  /**
+   * Waits (retry.backoff.ms doubling, at most 1 s, within request.timeout.ms) until every partition has
+   * a leader that the metadata lists, else throws a retriable LEADER_NOT_AVAILABLE. The library's
+   * listOffsets looks the leader up without that check: for a partition whose leader is -1 (an
+   * election in progress, e.g. just after a broker came back) it fails with a TypeError (`reading
+   * 'host'` of an undefined broker), which a CI run caught.
+   */
+  private async awaitLeaders(topic: string, partitions: readonly number[]): Promise<void> {
+    const deadline = performance.now() + this.conn.requestTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const md = await this.admin.metadata({ topics: [topic], forceUpdate: attempt > 0 });
+      const t = md.topics.get(topic);
+      const missing = partitions.filter((p) => {
+        const leader = t?.partitions[p]?.leader;
+        return leader === undefined || leader < 0 || !md.brokers.has(leader);
+      });
+      if (missing.length === 0) return;
+      if (this.closed || performance.now() >= deadline) {
+        throw new KafkaClientError(`No leader for ${topic} partition(s) ${missing.join(', ')}`, 'protocol', ['LEADER_NOT_AVAILABLE'], true);
+      }
+      await sleep(Math.min(this.conn.retryDelayMs * 2 ** attempt, 1000));
+    }
+  }
+
   listOffsets(topic: string, partitions: readonly number[], which: 'earliest' | 'latest', isolation: Isolation): Promise<Map<number, bigint>> {
     return guard(async () => {
       const timestamp = which === 'earliest' ? ListOffsetTimestamps.EARLIEST : ListOffsetTimestamps.LATEST;
+      await this.awaitLeaders(topic, partitions);
       let r: Awaited<ReturnType<Admin['listOffsets']>>;
       try {
         r = await this.admin.listOffsets({
