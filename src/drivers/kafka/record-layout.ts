@@ -134,7 +134,6 @@ export class OctopusRun implements RecordRun {
   }
 }
 
-
 export type DecodedValue =
   | { kind: 'event'; metadataStart: number; metadataSize: number; dataStart: number; dataSize: number }
   | { kind: 'end' };
