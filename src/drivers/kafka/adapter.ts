@@ -57,6 +57,7 @@ import type {
 } from './client.js';
 import { KafkaClientError, type KafkaErrorKind } from './client-errors.js';
 import { decodeRecordBatches, encodeRuns, nextSequence, type RecordRun } from './record-batch.js';
+import { SequenceGuard } from './sequence-guard.js';
 import type { Compression, ConnectionSettings, ConsumerSettings, Isolation, ProducerSettings } from './options.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -385,6 +386,8 @@ interface PartitionBatch {
   partition: number;
   batch: Buffer;
   count: number;
+  /** Its place among the partition's batches (SequenceGuard). */
+  ordinal: number;
 }
 
 /** Why one partition's batch was not appended. */
@@ -411,6 +414,7 @@ class PlatformaticProducer implements KafkaProducerClient {
   private producer: Promise<{ id: bigint; epoch: number }> | undefined;
   /** Next base sequence per `topic:partition`. */
   private readonly sequences = new Map<string, number>();
+  private readonly order = new SequenceGuard();
   private readonly compression: { bitmask: number; compress: (records: Buffer) => Buffer } | undefined;
   private readonly retryDelayMs: number;
   private closed = false;
@@ -491,7 +495,7 @@ class PlatformaticProducer implements KafkaProducerClient {
           const sequence = this.sequences.get(key) ?? 0;
           const batch = encodeRuns(list.runs, { producerId: pid.id, producerEpoch: pid.epoch, baseSequence: sequence, timestamp, crc32c: crc32cInPlace, compression: this.compression });
           this.sequences.set(key, nextSequence(sequence, list.count));
-          batches.push({ key, topic: list.topic, partition: list.partition, batch, count: list.count });
+          batches.push({ key, topic: list.topic, partition: list.partition, batch, count: list.count, ordinal: this.order.nextOrdinal(key) });
         }
         return this.dispatch(batches, out, false);
       });
@@ -502,7 +506,11 @@ class PlatformaticProducer implements KafkaProducerClient {
         // times, while the one before it is retried
         const fatal = failures.find((f) => !f.retriable && !(attempt < 5 && toClientError(f.err).has('OUT_OF_ORDER_SEQUENCE_NUMBER')));
         const giveUp = fatal !== undefined || attempt >= this.p.maxRetries || this.closed || performance.now() >= deadline;
-        if (giveUp) throw (fatal ?? (failures[0] as BatchFailure)).err;
+        if (giveUp) {
+          const err = (fatal ?? (failures[0] as BatchFailure)).err;
+          for (const f of failures) this.order.giveUp(f.batch.key, err);
+          throw err;
+        }
         if (attempt === 0 || attempt % 10 === 0) log.debug(`Kafka produce: retrying after ${toClientError((failures[0] as BatchFailure).err).message}`);
         const retry = failures.map((f) => f.batch);
         // the same batches (same sequences): the broker drops what it already appended. The wait is
@@ -524,6 +532,11 @@ class PlatformaticProducer implements KafkaProducerClient {
    */
   private async dispatch(batches: PartitionBatch[], out: Map<string, bigint>, refresh: boolean): Promise<{ done: Promise<BatchFailure[]> }> {
     const failures: BatchFailure[] = [];
+    const fail = (batch: PartitionBatch, err: unknown, retriable: boolean): void => {
+      this.order.failed(batch.key, batch.ordinal);
+      failures.push({ batch, err, retriable });
+    };
+    await this.order.ready(batches.map((b) => b.key));
     let md: Awaited<ReturnType<Admin['metadata']>>;
     try {
       md = await this.admin.metadata({ topics: [...new Set(batches.map((b) => b.topic))], forceUpdate: refresh });
@@ -531,14 +544,20 @@ class PlatformaticProducer implements KafkaProducerClient {
       // e.g. the broker is restarting: every batch waits for the next attempt
       const e = toClientError(err);
       if (e.kind !== 'network' && e.kind !== 'timeout' && !e.retriable) throw err;
-      return { done: Promise.resolve(batches.map((batch) => ({ batch, err, retriable: true }))) };
+      for (const b of batches) fail(b, err, true);
+      return { done: Promise.resolve(failures) };
     }
     const byLeader = new Map<number, PartitionBatch[]>();
     for (const b of batches) {
+      const admitted = this.order.admit(b.key, b.ordinal);
+      if (!admitted.send) {
+        if (admitted.dead !== undefined) failures.push({ batch: b, err: admitted.dead, retriable: false });
+        else failures.push({ batch: b, err: new KafkaClientError(`Produce to ${b.key} waits for the retry of an earlier batch`, 'protocol', [], true), retriable: true });
+        continue;
+      }
       const leader = md.topics.get(b.topic)?.partitions[b.partition]?.leader;
       if (leader === undefined || leader < 0 || !md.brokers.has(leader)) {
-        const err = new KafkaClientError(`No leader for ${b.key}`, 'protocol', ['LEADER_NOT_AVAILABLE'], true);
-        failures.push({ batch: b, err, retriable: true });
+        fail(b, new KafkaClientError(`No leader for ${b.key}`, 'protocol', ['LEADER_NOT_AVAILABLE'], true), true);
         continue;
       }
       let list = byLeader.get(leader);
@@ -555,7 +574,7 @@ class PlatformaticProducer implements KafkaProducerClient {
       }
       const failAll = (err: unknown): void => {
         const retriable = toClientError(err).retriable;
-        for (const b of list) failures.push({ batch: b, err, retriable });
+        for (const b of list) fail(b, err, retriable);
       };
       let connection: Connection;
       try {
@@ -565,6 +584,7 @@ class PlatformaticProducer implements KafkaProducerClient {
         continue;
       }
       // written now; the response is awaited below, with the other requests in flight
+      for (const b of list) this.order.sent(b.key);
       const request = produceApi.async(connection, ProduceAcks.ALL, this.p.produceTimeoutMs, topics);
       responses.push(
         request
@@ -577,16 +597,18 @@ class PlatformaticProducer implements KafkaProducerClient {
                   const b = byKey.get(`${t.name}:${r.index}`);
                   if (b === undefined) continue;
                   byKey.delete(b.key);
-                  if (r.errorCode === 0) out.set(b.key, r.baseOffset);
-                  else {
+                  if (r.errorCode === 0) {
+                    this.order.appended(b.key);
+                    out.set(b.key, r.baseOffset);
+                  } else {
                     const name = errorName(r.errorCode);
                     const retriable = (protocolErrors as Record<string, { canRetry?: boolean }>)[name]?.canRetry === true;
                     const err = new KafkaClientError(`Produce to ${b.key} failed: ${name}${r.errorMessage ? `: ${r.errorMessage}` : ''}`, 'protocol', [name], retriable);
-                    failures.push({ batch: b, err, retriable });
+                    fail(b, err, retriable);
                   }
                 }
               }
-              for (const b of byKey.values()) failures.push({ batch: b, err: new KafkaClientError(`No produce response for ${b.key}`, 'protocol', [], true), retriable: true });
+              for (const b of byKey.values()) fail(b, new KafkaClientError(`No produce response for ${b.key}`, 'protocol', [], true), true);
             },
             failAll,
           ),
