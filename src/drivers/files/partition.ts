@@ -22,6 +22,8 @@ export class PartitionFiles {
    * process's last append (or recovery) left its end. -1: unknown.
    */
   headersBoundary = -1;
+  /** Where this process's last successful append left the file ends (see writeLocked). */
+  lastAppendEnds: { index: number; metadata: number; data: number } | undefined;
   private mutexTail: Promise<void> = Promise.resolve();
   private readonly readFds = new Map<PartitionFileName, number>();
   private watcher: fs.FSWatcher | undefined;
@@ -122,6 +124,7 @@ export class PartitionFiles {
       fs.closeSync(this.writeFds.metadata);
       fs.closeSync(this.writeFds.data);
       this.writeFds = undefined;
+      this.lastAppendEnds = undefined;
     }
     if (this.headersWriteFd !== undefined) fs.closeSync(this.headersWriteFd);
     this.headersWriteFd = undefined;

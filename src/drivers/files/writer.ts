@@ -115,9 +115,16 @@ async function writeLocked(
   o: WriteOptions,
 ): Promise<EventIds> {
   // Re-read the ends under the lock: another process may have appended since our last batch.
+  // Any append by another writer that succeeded grew the index, and a crashed one left it torn
+  // or as it was: so when the index ends where our last append left it, the metadata and data
+  // ends we left are still valid places to write (past them there can only be a crashed
+  // writer's orphan bytes, which no index entry references), and two of the three fstats go.
   const indexSize = fs.fstatSync(fds.index).size;
-  const metaBase = fs.fstatSync(fds.metadata).size;
-  const dataBase = fs.fstatSync(fds.data).size;
+  const ends = part.lastAppendEnds;
+  part.lastAppendEnds = undefined; // set again only when this append succeeds
+  const cached = ends !== undefined && ends.index === indexSize;
+  const metaBase = cached ? ends.metadata : fs.fstatSync(fds.metadata).size;
+  const dataBase = cached ? ends.data : fs.fstatSync(fds.data).size;
   const first = Math.floor(indexSize / INDEX_RECORD_SIZE);
   const n = batch.count;
 
@@ -198,6 +205,7 @@ async function writeLocked(
   }
   await writeAll('index', fds.index, [index], indexPos, index.length);
   if (o.flushBehavior === 'immediate') await fsyncFd(fds.index);
+  part.lastAppendEnds = { index: indexPos + index.length, metadata: metaBase + batch.metadataSize, data: dataPos };
   return { first: BigInt(first) };
 }
 
