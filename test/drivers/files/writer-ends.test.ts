@@ -20,6 +20,21 @@ async function pushEvents(d: Driver, writer: string, from: number, n: number): P
   await h.close();
 }
 
+/** Reads the topic back: exactly `expected` (metadata and data of each push, in this order), ids 0.., nothing more. */
+async function checkReadBack(root: string, expected: { writer: string; i: number }[]): Promise<void> {
+  const { events, extra } = await readTopic(root, 't', expected.length, { extraMs: 100 });
+  assert.equal(extra, undefined);
+  assert.deepEqual(
+    events.map((e) => e.metadata),
+    expected,
+  );
+  for (const [k, e] of events.entries()) {
+    const { writer, i } = expected[k] as { writer: string; i: number };
+    assert.equal(e.id, k);
+    assert.equal(e.data.toString(), `${writer}-data-${i}-`.repeat(1 + (i % 3)), `data of event ${k}`);
+  }
+}
+
 describe('files writer: file ends across appends', () => {
   it('appends by another writer between two of ours: nothing is overwritten, extents are disjoint', async () => {
     const root = tempDir('ds-writer-ends-');
@@ -40,17 +55,7 @@ describe('files writer: file ends across appends', () => {
         await pushEvents(d, w, from, n);
         for (let i = from; i < from + n; i++) expected.push({ writer: w, i });
       }
-      const { events, extra } = await readTopic(root, 't', expected.length, { extraMs: 100 });
-      assert.equal(extra, undefined);
-      assert.deepEqual(
-        events.map((e) => e.metadata),
-        expected,
-      );
-      for (const [k, e] of events.entries()) {
-        const { writer, i } = expected[k] as { writer: string; i: number };
-        assert.equal(e.id, k);
-        assert.equal(e.data.toString(), `${writer}-data-${i}-`.repeat(1 + (i % 3)), `data of event ${k}`);
-      }
+      await checkReadBack(root, expected);
       const dir = join(root, 't', 'partitions', '00000000');
       const idx = readIndex(join(dir, 'index'));
       for (let k = 1; k < idx.length; k++) {
@@ -85,16 +90,7 @@ describe('files writer: file ends across appends', () => {
       }
       await pushEvents(a, 'a', 7, 2);
       const expected = [0, 1, 2, 3, 4, 5, 6].map((i) => ({ writer: 'a', i })).concat([0, 1].map((i) => ({ writer: 'c', i })), [7, 8].map((i) => ({ writer: 'a', i })));
-      const { events, extra } = await readTopic(root, 't', expected.length, { extraMs: 100 });
-      assert.equal(extra, undefined);
-      assert.deepEqual(
-        events.map((e) => e.metadata),
-        expected,
-      );
-      for (const [k, e] of events.entries()) {
-        const { writer, i } = expected[k] as { writer: string; i: number };
-        assert.equal(e.data.toString(), `${writer}-data-${i}-`.repeat(1 + (i % 3)), `data of event ${k}`);
-      }
+      await checkReadBack(root, expected);
     } finally {
       await a.close();
       rmDir(root);
