@@ -4,7 +4,6 @@
  * The registry lives on `globalThis` under a well-known symbol so that a plugin which bundles its
  * own copy of this package still registers into the host's registry.
  */
-import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DiasporaError, ErrorCodes, errorMessage } from './errors.js';
@@ -66,7 +65,9 @@ export function isNativeLibrary(module: string): boolean {
 
 /**
  * Imports a JS module: `./`, `../` and absolute specifiers are resolved against `baseDir`, bare
- * specifiers as if imported from a file in `baseDir`.
+ * specifiers as if imported from a file in `baseDir`, with Node's ESM resolution (package
+ * `exports` with the `import` condition, then `main`): a plain `import(specifier)` would resolve
+ * from this library's folder instead, and `require.resolve` misses import-only exports.
  */
 export async function importModule(specifier: string, baseDir: string = process.cwd()): Promise<Record<string, unknown>> {
   let target: string;
@@ -75,10 +76,15 @@ export async function importModule(specifier: string, baseDir: string = process.
   } else if (specifier.startsWith('file:') || specifier.startsWith('node:')) {
     target = specifier;
   } else {
+    // loaded on first use: most processes load no package plugin, and a plugin bundling its own
+    // copy of this module (see above) never calls this
+    const { resolve: resolveImport } = await import('import-meta-resolve');
     try {
-      target = pathToFileURL(createRequire(join(baseDir, 'noop.js')).resolve(specifier)).href;
-    } catch {
-      target = specifier; // ESM-only packages: let the loader resolve it
+      target = resolveImport(specifier, pathToFileURL(join(baseDir, 'noop.js')).href);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ERR_MODULE_NOT_FOUND') throw new Error(`cannot find package '${specifier}' from ${baseDir}`, { cause: err });
+      throw err;
     }
   }
   return (await import(target)) as Record<string, unknown>;

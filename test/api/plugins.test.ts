@@ -145,6 +145,9 @@ registerValidator('bundled', () => ({ validate() {}, metadata() { return new Met
   write(mod('node_modules/my-plugin/index.js'), evenValidatorSource('bare'));
   write(mod('node_modules/diaspora-stream-pkgval/package.json'), '{"name": "diaspora-stream-pkgval", "type": "module", "main": "index.js"}');
   write(mod('node_modules/diaspora-stream-pkgval/index.js'), evenValidatorSource('pkgval'));
+  // an ESM-only package: `exports` has only the `import` condition (require.resolve cannot see it)
+  write(mod('node_modules/diaspora-stream-esmonly/package.json'), '{"name": "diaspora-stream-esmonly", "type": "module", "exports": {"import": "./lib/entry.js"}}');
+  write(mod('node_modules/diaspora-stream-esmonly/lib/entry.js'), evenValidatorSource('esmonly'));
 });
 
 after(() => rmDir(dir));
@@ -282,6 +285,7 @@ describe('plugins: resolution against the CWD (child processes)', () => {
       { op: 'component', kind: 'validator', config: { type: 'even:./even.js' } },
       { op: 'component', kind: 'validator', config: { type: 'bare:my-plugin' } },
       { op: 'component', kind: 'validator', config: { type: 'pkgval' } },
+      { op: 'component', kind: 'validator', config: { type: 'esmonly' } },
       { op: 'driver', type: 'mydrv:./drv.js', options: {} },
       { op: 'createTopic', name: 't', create: {} },
       { op: 'push', name: 't', events: [{ metadata: { n: 1 } }] },
@@ -290,8 +294,9 @@ describe('plugins: resolution against the CWD (child processes)', () => {
     assert.deepEqual(res[0], { step: 0, ok: true, key: 'even:./even.js', metadata: { type: 'even' } });
     assert.deepEqual(res[1], { step: 1, ok: true, key: 'bare:my-plugin', metadata: { type: 'bare' } });
     assert.deepEqual(res[2], { step: 2, ok: true, key: 'pkgval', metadata: { type: 'pkgval' } });
-    assert.deepEqual(res.slice(3, 6).map((r) => r['ok']), [true, true, true], JSON.stringify(res));
-    const reg = res[6] as { shared: boolean; drivers: string[]; validators: string[] };
+    assert.deepEqual(res[3], { step: 3, ok: true, key: 'esmonly', metadata: { type: 'esmonly' } });
+    assert.deepEqual(res.slice(4, 7).map((r) => r['ok']), [true, true, true], JSON.stringify(res));
+    const reg = res[7] as { shared: boolean; drivers: string[]; validators: string[] };
     assert.equal(reg.shared, true);
     assert.ok(reg.drivers.includes('mydrv'));
     for (const v of ['even', 'bare', 'pkgval', 'default', 'schema', 'eventbridge']) assert.ok(reg.validators.includes(v), v);
@@ -313,6 +318,8 @@ describe('plugins: resolution against the CWD (child processes)', () => {
     assert.notEqual(process.cwd(), dir);
     await rejectsWith(Validator.fromMetadata({ type: 'bare:my-plugin' }), /^Could not load module my-plugin: /);
     await rejectsWith(Validator.fromMetadata({ type: 'pkgval' }), /^Trying to load diaspora-stream-pkgval failed: /);
+    // the message names where the package was looked for, not a file of this library
+    await rejectsWith(Validator.fromMetadata({ type: 'esmonly' }), `Trying to load diaspora-stream-esmonly failed: cannot find package 'diaspora-stream-esmonly' from ${process.cwd()}`);
   });
 });
 
