@@ -4,6 +4,7 @@ import { dumpCompact, type JsonObject } from '../api/json.js';
 import { NoDataSelector } from '../api/data-selection.js';
 import { isNoMoreEvents } from '../api/consumer.js';
 import { defaultContext, parseCommand, withDriver, type CommandContext, type CommandSpec } from './command.js';
+import { parseCount } from '../bench/common.js';
 
 export const spec: CommandSpec = {
   path: 'consume',
@@ -18,7 +19,7 @@ export const spec: CommandSpec = {
       .option('--group <name>', 'consumer name: positions are committed and a later run continues after them')
       .option('--from-beginning', 'start at the first event (default: the committed position with --group, else the end)')
       .option('--follow', 'keep waiting for new events (stop with Ctrl+C); default: stop at the end')
-      .option('--max <n>', 'stop after n events', (v) => Number(v))
+      .option('--max <n>', 'stop after n events', parseCount)
       .option('--no-data', 'do not read event data (only its size is unknown then: data_size is omitted)'),
 };
 

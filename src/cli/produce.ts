@@ -1,12 +1,13 @@
 /** `diaspora-ctl produce`: one event per line of standard input. */
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { errorMessage } from '../api/errors.js';
 import type { EventID } from '../api/driver-spi.js';
 import type { Future } from '../api/future.js';
 import { defaultContext, parseCommand, withDriver, type CommandContext, type CommandSpec } from './command.js';
-import { decodeLineText } from '../fifo/formats.js';
+import { decodeProducerLine } from '../fifo/formats.js';
 import { FIFO_FORMATS, type FifoFormat } from '../fifo/fifo-options.js';
+import { ByteLineBuffer } from '../fifo/line-buffer.js';
+import { parseCount, parsePositive } from '../bench/common.js';
 import { Option } from 'commander';
 
 export const spec: CommandSpec = {
@@ -21,9 +22,9 @@ export const spec: CommandSpec = {
       .option('--driver-config <file>', 'JSON file with driver options (merged with --driver.*)')
       .addOption(new Option('--format <format>', 'raw: the line is the metadata string; json: the line is JSON metadata; envelope: {"metadata":…,"data":"<base64>"}').choices(FIFO_FORMATS).default('raw'))
       .option('--data-file <file>', 'attach the bytes of this file as the data of every event')
-      .option('--partition <n>', 'push every event to this partition (default: the topic\'s partition selector)', (v) => Number(v))
-      .option('--batch-size <n>', 'events per batch (default adaptive)', (v) => Number(v)),
-  helpAfter: 'Invalid lines are reported on stderr and skipped; the exit code is 1 if any line failed.',
+      .option('--partition <n>', 'push every event to this partition (default: the topic\'s partition selector)', parseCount)
+      .option('--batch-size <n>', 'events per batch (default adaptive)', parsePositive),
+  helpAfter: 'Lines are UTF-8 (a trailing \\r is dropped). Invalid lines (bad UTF-8 or JSON, refused metadata) are reported on stderr and skipped; the exit code is 1 if any line failed.',
 };
 
 export async function run(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
@@ -37,19 +38,26 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     const fileData = typeof dataFile === 'string' ? readFileSync(dataFile) : undefined;
     const topic = await driver.openTopic(opts['name'] as string);
     const batch = opts['batchSize'];
-    const producer = await topic.producer({ batchSize: typeof batch === 'number' && batch > 0 ? batch : 'adaptive' });
+    const producer = await topic.producer({ batchSize: typeof batch === 'number' ? batch : 'adaptive' });
     const partition = opts['partition'] as number | undefined;
+    if (partition !== undefined && partition >= topic.partitions.length) {
+      await producer.close();
+      await topic.close();
+      logger.error(`--partition ${partition}: topic ${String(opts['name'])} has ${topic.partitions.length} partition(s)`);
+      return 1;
+    }
     const format = opts['format'] as FifoFormat;
     const pending = new Set<Future<EventID>>();
     let lineNo = 0;
     let count = 0;
-    const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
-    for await (const line of rl) {
+    for await (let line of stdinLines()) {
       lineNo++;
+      if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
       if (line.length === 0) continue;
       let decoded;
       try {
-        decoded = decodeLineText(line, format);
+        // strict UTF-8, as the fifo daemon: a bad byte is reported, not replaced with U+FFFD
+        decoded = decodeProducerLine(line, format);
       } catch (err) {
         invalid++;
         logger.error(`Line ${lineNo}: ${errorMessage(err)}`);
@@ -76,4 +84,15 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     await topic.close();
     return bad > 0 ? 1 : 0;
   });
+}
+
+/** The lines of standard input as bytes, without their `\n`; a final unterminated line included. */
+async function* stdinLines(): AsyncGenerator<Buffer> {
+  const lines = new ByteLineBuffer();
+  for await (const chunk of process.stdin) {
+    lines.push(chunk as Buffer);
+    for (let line = lines.next(); line !== undefined; line = lines.next()) yield line;
+  }
+  const rest = lines.takeRest();
+  if (rest.length > 0) yield rest;
 }

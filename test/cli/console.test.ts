@@ -119,6 +119,49 @@ describe('produce / consume', { concurrency: 4 }, () => {
     }
   });
 
+  test('raw: a line of invalid UTF-8 is reported (exit 1), not stored with U+FFFD; CRLF and a last line without newline', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      await createTopic(join(dir, 'd'), 'u');
+      const input = Buffer.concat([Buffer.from('first\r\n'), Buffer.from([0x61, 0x62, 0xff, 0x63, 0x0a]), Buffer.from('caf\u00e9\nlast')]);
+      const r = await produceCli(dir, 'u', input);
+      assert.equal(r.code, 1, r.stderr);
+      const errors = logLines(r.stderr).filter((l) => l.startsWith('[error] '));
+      assert.deepEqual(errors, ['[error] Line 2: invalid UTF-8'], r.stderr);
+      assert.ok(logLines(r.stderr).includes('[info] Produced 3 event(s) to u, 1 line(s) failed'), r.stderr);
+      const stored = await readAll(join(dir, 'd'), 'u');
+      assert.deepEqual(
+        stored.map((e) => e.json),
+        ['first', 'caf\u00e9', 'last'],
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('bad numbers: --max, --batch-size, --partition are refused with a clear message and exit 1', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      await createTopic(join(dir, 'd'), 'n', { num_partitions: 2 });
+      for (const [cmd, opt, value, expected] of [
+        ['consume', '--max', 'abc', "PARSE ERROR: option '--max <n>' argument 'abc' is invalid. Expected a non-negative integer."],
+        ['consume', '--max', '-1', "PARSE ERROR: option '--max <n>' argument '-1' is invalid. Expected a non-negative integer."],
+        ['produce', '--batch-size', 'abc', "PARSE ERROR: option '--batch-size <n>' argument 'abc' is invalid. Expected a non-negative integer."],
+        ['produce', '--batch-size', '0', "PARSE ERROR: option '--batch-size <n>' argument '0' is invalid. Expected an integer >= 1."],
+        ['produce', '--partition', 'abc', "PARSE ERROR: option '--partition <n>' argument 'abc' is invalid. Expected a non-negative integer."],
+        ['produce', '--partition', '2', '[error] --partition 2: topic n has 2 partition(s)'],
+      ] as const) {
+        const r = cmd === 'consume' ? await consumeCli(dir, 'n', '--from-beginning', opt, value) : await produceCli(dir, 'n', 'x\n', opt, value);
+        assert.equal(r.code, 1, `${cmd} ${opt} ${value}: ${r.stderr}`);
+        assert.ok(logLines(r.stderr).includes(expected), `${cmd} ${opt} ${value}: ${r.stderr}`);
+        assert.equal(r.stdout, '');
+      }
+      assert.deepEqual(await readAll(join(dir, 'd'), 'n'), [], 'nothing was produced');
+    } finally {
+      cleanup();
+    }
+  });
+
   test('--format envelope round trip with data', T, async () => {
     const { dir, cleanup } = tempDir();
     try {
