@@ -208,7 +208,7 @@ export class FifoDaemon {
       const reader = openFifoReader(cmd.path);
       this.producers.set(key, new ProducerBridge(cmd.path, created, sink, reader, log));
     } catch (err) {
-      log.error(`Failed to create producer: ${errorReason(err)}`);
+      log.error(`Failed to create producer: '${cmd.path}': ${errorReason(err)}`);
       await sink.producer.close().catch(() => undefined);
       if (created) this.unlinkQuietly(cmd.path);
       return;

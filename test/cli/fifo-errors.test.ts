@@ -160,7 +160,7 @@ test('relative paths are relative to the working directory', T, async () => {
     assert.ok(await waitFor(() => isFifo(join(dir, 'ctl')), 1000), d.stderr);
     await sendCommand(join(dir, 'ctl'), 'sub/../p -> t1');
     // "sub" does not exist, so the FIFO cannot be created there
-    assert.equal(await d.waitForLogMatching(/^\[error\] Failed to create producer: /), '[error] Failed to create producer: No such file or directory');
+    assert.equal(await d.waitForLogMatching(/^\[error\] Failed to create producer: /), "[error] Failed to create producer: 'sub/../p': No such file or directory");
     await sendCommand(join(dir, 'ctl'), 'p -> t1');
     await d.waitForLog('[info] Registered producer: p -> t1');
     assert.ok(isFifo(join(dir, 'p')));
