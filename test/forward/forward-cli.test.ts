@@ -651,6 +651,33 @@ export function register(r) {
     });
   }
 
+  test('a failing destination is retried with exponential back-off (min 100 ms, doubling, max 400 ms), not in a tight loop', T, async (t: TestContext) => {
+    const s = await setup({ srcPartitions: 1, dstPartitions: 1 });
+    try {
+      writeFileSync(join(s.dir, 'flaky.mjs'), FLAKY_PLUGIN);
+      // one batch, one append at a time: every append after the first is a retry of the same batch
+      writeConfig(s.config, s.root, [['- from: local/src', '  to: flaky/dst', '  batch_size: 1000', '  max_in_flight: 1', '  retry: { min: 100ms, max: 400ms, jitter: 0.2 }']]);
+      writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('forward:\n', `  flaky:\n    type: flaky:./flaky.mjs\n    options:\n      root_path: ${JSON.stringify(s.root)}\nforward:\n`));
+      await produce(s.root, 'src', events(0, 50));
+      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000, env: { FLAKY_FAIL: '1,2,3,4,5' } });
+      assert.equal(r.code, 0, r.stderr);
+      // "[2026-11-21 19:40:54.318] [error] Error in forward worker …": when each failed append was reported
+      const at = r.stderr
+        .split('\n')
+        .filter((l) => l.includes('[error] Error in forward worker local/src -> flaky/dst: injected write failure'))
+        .map((l) => Date.parse((/^\[([0-9-]+ [0-9:.]+)\]/.exec(l) as RegExpExecArray)[1]!.replace(' ', 'T')));
+      assert.equal(at.length, 5, r.stderr);
+      const gaps = at.slice(1).map((x, k) => x - (at[k] as number));
+      t.diagnostic(`gaps between attempts (ms): ${gaps.join(', ')}`);
+      // attempt k+1 starts after back-off(k) = min(400, 100 * 2^k) ms, less 20 % jitter (plus the plugin's 5 ms)
+      for (const [k, gap] of gaps.entries()) assert.ok(gap >= 0.8 * Math.min(400, 100 * 2 ** k) - 2, `gap ${k}: ${gap} ms (${gaps.join(', ')})`);
+      const v = verify(s.srcId(), await readAll(s.root, 'src'), await readAll(s.root, 'dst'));
+      assert.deepEqual([v.lost, v.duplicates, v.outOfOrder, v.mismatched], [0, 0, 0, 0]);
+    } finally {
+      s.cleanup();
+    }
+  });
+
   test('SIGTERM under load: exit 0 within 10 s, then a restart forwards the rest with no loss and no duplicate', T, async (t: TestContext) => {
     const s = await setup({ policyExtra: ['batch_size: 100'] });
     let d: CtlProcess | undefined;
