@@ -1,10 +1,9 @@
 /**
  * Helpers shared by `diaspora-ctl bench produce` and `bench consume` (the Node.js counterparts of the reference's
  * `diaspora-producer-benchmark` and `diaspora-consumer-benchmark`, diaspora-project/diaspora-stream-api
- * `benchmarks/*.cpp`): option parsing, the synthetic events, the seeded PRNG, the result block, the progress bar
+ * `benchmarks/*.cpp`): the synthetic events, the seeded PRNG, the result block, the progress bar
  * and the safety time limit.
  */
-import { InvalidArgumentError } from 'commander';
 import { Metadata } from '../api/metadata.js';
 
 /** One MB as printed by the reference benchmarks: 1024 × 1024 bytes (they label MiB as "MB"). */
@@ -12,40 +11,6 @@ export const MB = 1024 * 1024;
 
 /** Default safety limit of a benchmark run, in seconds (`--timeout`). */
 export const DEFAULT_TIMEOUT_S = 300;
-
-// ---------------------------------------------------------------------------------------------
-// Option parsers (commander argParsers: an InvalidArgumentError becomes `PARSE ERROR: …`, exit 1)
-
-/** A non-negative safe integer (`-n 0` is accepted: nothing is measured). */
-export function parseCount(value: string): number {
-  if (!/^\+?\d+$/.test(value.trim())) throw new InvalidArgumentError('Expected a non-negative integer.');
-  const n = Number(value.trim());
-  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('Value too large.');
-  return n;
-}
-
-/** A positive safe integer. */
-export function parsePositive(value: string): number {
-  const n = parseCount(value);
-  if (n < 1) throw new InvalidArgumentError('Expected an integer >= 1.');
-  return n;
-}
-
-/** A ratio in [0, 1] (the reference's `--data-interest` / `--data-selectivity`). */
-export function parseRatio(value: string): number {
-  const t = value.trim();
-  const x = t === '' ? NaN : Number(t);
-  if (!Number.isFinite(x) || x < 0 || x > 1) throw new InvalidArgumentError('Invalid value (should be between 0 and 1).');
-  return x;
-}
-
-/** Seconds (`--timeout`), a non-negative finite number; 0 disables the limit. */
-export function parseSeconds(value: string): number {
-  const t = value.trim();
-  const x = t === '' ? NaN : Number(t);
-  if (!Number.isFinite(x) || x < 0) throw new InvalidArgumentError('Expected a non-negative number of seconds.');
-  return x;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Random numbers: a small seeded generator, so that runs are reproducible

@@ -22,15 +22,13 @@ import {
   metadataBytes,
   METADATA_RING,
   optionLines,
-  parseCount,
-  parsePositive,
-  parseSeconds,
   Progress,
   Random,
   resultLines,
   closeWithin,
   cpuClock,
 } from '../bench/common.js';
+import { parseCount, parsePositive, parseSeconds } from './option-values.js';
 import { LoopProfiler } from '../bench/profile.js';
 import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
 import { runtimeErrorText } from './errors.js';

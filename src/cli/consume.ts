@@ -4,7 +4,7 @@ import { dumpCompact, type JsonObject } from '../api/json.js';
 import { NoDataSelector } from '../api/data-selection.js';
 import { isNoMoreEvents } from '../api/consumer.js';
 import { defaultContext, parseCommand, withDriver, type CommandContext, type CommandSpec } from './command.js';
-import { parseCount } from '../bench/common.js';
+import { parseCount } from './option-values.js';
 
 export const spec: CommandSpec = {
   path: 'consume',

@@ -7,7 +7,7 @@ import { defaultContext, parseCommand, withDriver, type CommandContext, type Com
 import { decodeProducerLine } from '../fifo/formats.js';
 import { FIFO_FORMATS, type FifoFormat } from '../fifo/fifo-options.js';
 import { ByteLineBuffer } from '../fifo/line-buffer.js';
-import { parseCount, parsePositive } from '../bench/common.js';
+import { parseCount, parsePositive } from './option-values.js';
 import { Option } from 'commander';
 
 export const spec: CommandSpec = {

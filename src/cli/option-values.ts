@@ -1,0 +1,36 @@
+/**
+ * Parsers of numeric option values for commander (argParsers): an InvalidArgumentError becomes
+ * `PARSE ERROR: option '<flag>' argument '<value>' is invalid. <message>`, exit 1.
+ */
+import { InvalidArgumentError } from 'commander';
+
+/** A non-negative safe integer (`bench -n 0` is accepted: nothing is measured). */
+export function parseCount(value: string): number {
+  if (!/^\+?\d+$/.test(value.trim())) throw new InvalidArgumentError('Expected a non-negative integer.');
+  const n = Number(value.trim());
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('Value too large.');
+  return n;
+}
+
+/** A positive safe integer. */
+export function parsePositive(value: string): number {
+  const n = parseCount(value);
+  if (n < 1) throw new InvalidArgumentError('Expected an integer >= 1.');
+  return n;
+}
+
+/** A ratio in [0, 1] (the reference's `--data-interest` / `--data-selectivity`). */
+export function parseRatio(value: string): number {
+  const t = value.trim();
+  const x = t === '' ? NaN : Number(t);
+  if (!Number.isFinite(x) || x < 0 || x > 1) throw new InvalidArgumentError('Invalid value (should be between 0 and 1).');
+  return x;
+}
+
+/** Seconds (`--timeout`), a non-negative finite number; 0 disables the limit. */
+export function parseSeconds(value: string): number {
+  const t = value.trim();
+  const x = t === '' ? NaN : Number(t);
+  if (!Number.isFinite(x) || x < 0) throw new InvalidArgumentError('Expected a non-negative number of seconds.');
+  return x;
+}
