@@ -912,6 +912,107 @@ export function driverConformanceSuite(h: DriverHarness): void {
     });
 
     // -------------------------------------------------------------------------------------------
+    describe('5b. consumer targets (api.md §9: the partitions to read)', () => {
+      interface Pushed {
+        id: bigint;
+        md: Json;
+        data: Buffer;
+      }
+
+      /** Pushes `perPartition` events to each of the `n` partitions (interleaved), flushes; the events per partition in id order. */
+      async function pushEach(t: TopicHandle, n: number, perPartition: number, from = 0): Promise<Map<number, Pushed[]>> {
+        const p = await newProducer(t);
+        const pending: { part: number; md: Json; data: Buffer; f: Future<bigint> }[] = [];
+        for (let k = from; k < from + perPartition; k++) {
+          for (let part = 0; part < n; part++) {
+            const md = { part, k, tag: `p${part}-e${k}` };
+            const data = bytes(part * 1000 + k, 5 + k);
+            pending.push({ part, md, data, f: p.push(md, data, { partition: part }) });
+          }
+        }
+        await within(p.flush(), 10000, 'flush');
+        const out = new Map<number, Pushed[]>();
+        for (const e of pending) {
+          const id = (await within(e.f.wait(), 5000, 'push future')) as bigint;
+          let l = out.get(e.part);
+          if (l === undefined) out.set(e.part, (l = []));
+          l.push({ id, md: e.md, data: e.data });
+        }
+        for (const l of out.values()) l.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+        await p.close();
+        return out;
+      }
+
+      /** The received events as [partition, id, metadata, data], per partition in delivery order. */
+      function received(es: readonly Event[]): [number, bigint, Json, Buffer][] {
+        return [...es]
+          .map((e) => [e.partitionIndex, e.id, e.metadata.json, e.data.toBuffer()] as [number, bigint, Json, Buffer])
+          .sort((a, b) => a[0] - b[0]); // stable: keeps the delivery order within a partition
+      }
+
+      function expected(pushed: Map<number, Pushed[]>, parts: number[]): [number, bigint, Json, Buffer][] {
+        return parts.flatMap((part) => (pushed.get(part) ?? []).map((e) => [part, e.id, e.md, e.data] as [number, bigint, Json, Buffer]));
+      }
+
+      it('targets [1] receives exactly partition 1; targets [0, 2] exactly partitions 0 and 2 (also events pushed later)', { timeout: 30000 }, async () => {
+        const d = await newDriver();
+        const t = await newTopic(d, 3);
+        const first = await pushEach(t, 3, 4);
+        for (const part of [0, 1, 2]) assert.equal(first.get(part)?.length, 4, `partition ${part} holds 4 events`);
+
+        const c1 = await newConsumer(t, '', { startFrom: 'earliest', targets: [1] });
+        const c02 = await newConsumer(t, '', { startFrom: 'earliest', targets: [0, 2] });
+        const all = await newConsumer(t, '', { startFrom: 'earliest' });
+        assert.deepEqual([...c1.targets], [1]);
+        assert.deepEqual([...c02.targets], [0, 2]);
+        assert.deepEqual([...all.targets], []);
+
+        assert.deepEqual(received(await pullN(c1, 4)), expected(first, [1]), 'targets [1]');
+        await assertNoMore(c1, 300);
+        assert.deepEqual(received(await pullN(c02, 8)), expected(first, [0, 2]), 'targets [0, 2]');
+        await assertNoMore(c02, 300);
+        // without targets: every partition (the events above are not an artefact of the topic)
+        assert.deepEqual(received(await pullN(all, 12)), expected(first, [0, 1, 2]), 'no targets');
+        await assertNoMore(all, 150);
+
+        // events pushed while the consumers wait: still only their partitions
+        const later = await pushEach(t, 3, 1, 4);
+        assert.deepEqual(received(await pullN(c1, 1)), expected(later, [1]), 'targets [1], later event');
+        await assertNoMore(c1, 300);
+        assert.deepEqual(received(await pullN(c02, 2)), expected(later, [0, 2]), 'targets [0, 2], later events');
+        await assertNoMore(c02, 300);
+      });
+
+      it('a target partition out of range (or not an integer) is rejected with a DiasporaError naming it', { timeout: 15000 }, async () => {
+        const d = await newDriver();
+        const t = await newTopic(d, 3);
+        const attempt = async (targets: number[]): Promise<void> => {
+          const c = await t.consumer('', { startFrom: 'earliest', targets });
+          await c.close(); // only reached when the consumer was (wrongly) created
+        };
+        for (const [targets, bad] of [
+          [[3], '3'],
+          [[0, 3], '3'],
+          [[-1], '-1'],
+          [[1.5], '1.5'],
+        ] as [number[], string][]) {
+          await assert.rejects(attempt(targets), (err: unknown) => {
+            assert.ok(err instanceof DiasporaError, `targets ${JSON.stringify(targets)}: not a DiasporaError: ${String(err)}`);
+            assert.ok(err.message.startsWith(`Invalid target partition ${bad} `), `targets ${JSON.stringify(targets)}: ${err.message}`);
+            assert.ok(err.message.includes('3 partitions'), err.message);
+            return true;
+          });
+        }
+        // the topic is still usable with valid targets
+        await fill(t, 3, { partitioned: true });
+        const c = await newConsumer(t, '', { startFrom: 'earliest', targets: [2] });
+        const e = await pullOne(c);
+        assert.deepEqual([e.partitionIndex, e.id, seqOf(e)], [2, 0n, 2]);
+        await assertNoMore(c);
+      });
+    });
+
+    // -------------------------------------------------------------------------------------------
     describe('6. waiting on an idle topic', () => {
       it('pull().wait(300) on an empty topic resolves undefined after >= 300 ms', { timeout: 10000 }, async () => {
         const d = await newDriver();
