@@ -10,11 +10,14 @@ export function partitionDirName(i: number): string {
 
 export const INDEX_RECORD_SIZE = 32;
 
-/** The directory of a topic; refuses names that would escape the root (reference-created odd names stay openable). */
+/**
+ * The directory of a topic; refuses names that would escape the root (reference-created odd names
+ * stay openable). An absolute name escapes it: the reference's `root / name` is then `name`.
+ */
 export function topicDir(root: string, name: string): string {
   const dir = join(root, name);
   const rel = relative(resolve(root), resolve(dir));
-  if (name === '' || rel === '' || rel.startsWith('..') || isAbsolute(rel) || name.includes('\0')) {
+  if (name === '' || isAbsolute(name) || rel === '' || rel.startsWith('..') || isAbsolute(rel) || name.includes('\0')) {
     throw new DiasporaError(`Invalid topic name: ${name}`, { code: ErrorCodes.INVALID_TOPIC_NAME });
   }
   return dir;
