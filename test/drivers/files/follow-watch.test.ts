@@ -42,19 +42,23 @@ describe(`files driver: a follower with poll_interval_ms ${POLL_MS} is woken by 
     const root = tempDir('ds-follow-watch-');
     let child: Child | undefined;
     const driver = await Driver.create('files', { root_path: root, poll_interval_ms: POLL_MS });
+    // closed in `finally` even when the test fails: an open consumer keeps polling (and the process alive)
+    let h: Awaited<ReturnType<Driver['openTopic']>> | undefined;
+    let c: Awaited<ReturnType<NonNullable<typeof h>['consumer']>> | undefined;
     try {
       await driver.createTopic('fw');
-      const h = await driver.openTopic('fw');
-      const c = await h.consumer('', { startFrom: 'earliest' });
+      h = await driver.openTopic('fw');
+      const consumer = await h.consumer('', { startFrom: 'earliest' });
+      c = consumer;
       // nothing there yet: the first pull is waiting (watching) before the child even starts
-      const first = c.pull().wait(15_000 + LIMIT_MS);
+      const first = consumer.pull().wait(15_000 + LIMIT_MS);
       const count = 5;
       // pauses of 300-600 ms between pushes: every event finds the consumer already waiting
       const cfg: ProducerConfig = { root, topic: 'fw', proc: 3, start: 0, count, mode: 'follow', pauseMs: [300, 600] };
       child = new Child('producer', [JSON.stringify(cfg)]);
       const latencies: number[] = [];
       for (let i = 0; i < count; i++) {
-        const e = await (i === 0 ? first : c.pull().wait(10_000));
+        const e = await (i === 0 ? first : consumer.pull().wait(10_000));
         const at = performance.timeOrigin + performance.now();
         assert.ok(e !== undefined, `event ${i} not delivered (child stdout ${JSON.stringify(child.lines)}, stderr ${child.stderr})`);
         assert.equal(e.id, BigInt(i));
@@ -69,10 +73,10 @@ describe(`files driver: a follower with poll_interval_ms ${POLL_MS} is woken by 
       assert.deepEqual(await child.waitExit(20_000), { code: 0, signal: null }, child.stderr);
       console.log(`follow latency with poll_interval_ms ${POLL_MS}: ${latencies.map((l) => l.toFixed(1)).join(', ')} ms`);
       for (const [i, l] of latencies.entries()) assert.ok(l < LIMIT_MS, `event ${i} arrived ${l.toFixed(0)} ms after its push (poll is ${POLL_MS} ms): fs.watch did not wake the consumer`);
-      await c.close();
-      await h.close();
     } finally {
       child?.kill();
+      await c?.close().catch(() => undefined);
+      await h?.close().catch(() => undefined);
       await driver.close();
       rmDir(root);
     }
@@ -85,10 +89,13 @@ describe(`files driver: a follower with poll_interval_ms ${POLL_MS} is woken by 
     fsCjs.watch = silentWatch();
     syncBuiltinESMExports();
     const driver = await Driver.create('files', { root_path: root, poll_interval_ms: POLL_MS });
+    // closed in `finally` even when the test fails: an open consumer keeps polling (and the process alive)
+    let h: Awaited<ReturnType<Driver['openTopic']>> | undefined;
+    let c: Awaited<ReturnType<NonNullable<typeof h>['consumer']>> | undefined;
     try {
       await driver.createTopic('fw');
-      const h = await driver.openTopic('fw');
-      const c = await h.consumer('', { startFrom: 'earliest' });
+      h = await driver.openTopic('fw');
+      c = await h.consumer('', { startFrom: 'earliest' });
       // the pull waits (a pull is claimed by wait()) before the child appends
       let delivered = false;
       const waited = c
@@ -106,15 +113,17 @@ describe(`files driver: a follower with poll_interval_ms ${POLL_MS} is woken by 
       assert.equal(delivered, false, 'without a watch event the consumer waits for its 20 s poll');
       await c.close();
       await waited;
-      await h.close();
     } finally {
       fsCjs.watch = original;
       syncBuiltinESMExports();
       child?.kill();
+      await c?.close().catch(() => undefined);
+      await h?.close().catch(() => undefined);
       await driver.close();
       rmDir(root);
     }
   });
+
   it(`an append landing while the follower starts its watch is not left to the ${POLL_MS / 1000} s poll`, { timeout: 60_000, todo: RACE_TODO }, async () => {
     // The first fs.watch call of the library runs a child process to completion (spawnSync) that appends one event,
     // then creates the real watcher: the append lands after the follower's last look at the files and before its
@@ -125,10 +134,13 @@ describe(`files driver: a follower with poll_interval_ms ${POLL_MS} is woken by 
     let appended = false;
     let appendResult = '';
     const driver = await Driver.create('files', { root_path: root, poll_interval_ms: POLL_MS });
+    // closed in `finally` even when the test fails: an open consumer keeps polling (and the process alive)
+    let h: Awaited<ReturnType<Driver['openTopic']>> | undefined;
+    let c: Awaited<ReturnType<NonNullable<typeof h>['consumer']>> | undefined;
     try {
       await driver.createTopic('fw');
-      const h = await driver.openTopic('fw');
-      const c = await h.consumer('', { startFrom: 'earliest' });
+      h = await driver.openTopic('fw');
+      c = await h.consumer('', { startFrom: 'earliest' });
       fsCjs.watch = ((...args: Parameters<typeof fsCjs.watch>) => {
         if (!appended) {
           appended = true;
@@ -148,11 +160,11 @@ describe(`files driver: a follower with poll_interval_ms ${POLL_MS} is woken by 
       assert.equal(e.id, 0n);
       // the child ran inside the wait (spawnSync); allow for it
       console.log(`append during watch start: delivered after ${waited.toFixed(0)} ms (including the child's run)`);
-      await c.close();
-      await h.close();
     } finally {
       fsCjs.watch = original;
       syncBuiltinESMExports();
+      await c?.close().catch(() => undefined);
+      await h?.close().catch(() => undefined);
       await driver.close();
       rmDir(root);
     }
