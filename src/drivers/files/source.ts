@@ -88,18 +88,18 @@ export class FilesSource implements ConsumerSource {
       for (;;) {
         let out = await this.readAvailable(max);
         if (out.length > 0 || !wait || signal.aborted) return out;
-        // subscribe to this process's writers, then check again, so no append slips in between
+        // subscribe to this process's writers and (fs.watch, for the whole wait) to other
+        // processes' writes, then check again, so no append slips in between; the poll is a
+        // fallback (watch events can be lost, e.g. on NFS)
         const wakeup = new Wakeup(this.cursors.map((c) => c.files.notifier));
+        if (!watching) {
+          for (const c of this.cursors) c.files.watch();
+          watching = true;
+        }
         out = await this.readAvailable(max);
         if (out.length > 0) {
           wakeup.cancel();
           return out;
-        }
-        // other processes' writes: fs.watch for the whole wait, with a poll as fallback (watch
-        // events can be lost, e.g. on NFS)
-        if (!watching) {
-          for (const c of this.cursors) c.files.watch();
-          watching = true;
         }
         await wakeup.wait(signal, this.pollIntervalMs);
         if (signal.aborted) return [];

@@ -20,13 +20,6 @@ const fsCjs = require('node:fs') as typeof import('node:fs');
 
 const POLL_MS = 20_000;
 const LIMIT_MS = 3_000;
-/**
- * Known bug (set to `false` once fixed): FilesSource.fetch (src/drivers/files/source.ts) makes its last
- * readAvailable() check BEFORE starting fs.watch, so an append by another process in between wakes nobody and
- * waits for the poll (poll_interval_ms). Starting the watch before that last check fixes it (checked by hand).
- */
-const RACE_TODO: string | false = 'known bug: FilesSource.fetch starts fs.watch after its last check (source.ts)';
-
 function silentWatch(): typeof fsCjs.watch {
   return (() => {
     const w = new EventEmitter() as EventEmitter & { close(): void; ref(): unknown; unref(): unknown };
@@ -124,7 +117,7 @@ describe(`files driver: a follower with poll_interval_ms ${POLL_MS} is woken by 
     }
   });
 
-  it(`an append landing while the follower starts its watch is not left to the ${POLL_MS / 1000} s poll`, { timeout: 60_000, todo: RACE_TODO }, async () => {
+  it(`an append landing while the follower starts its watch is not left to the ${POLL_MS / 1000} s poll`, { timeout: 60_000 }, async () => {
     // The first fs.watch call of the library runs a child process to completion (spawnSync) that appends one event,
     // then creates the real watcher: the append lands after the follower's last look at the files and before its
     // watch exists. A follower that starts watching before that last look sees it at once; one that looks first and
