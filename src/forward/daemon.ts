@@ -44,6 +44,9 @@ export async function runForwardDaemon(o: DaemonOptions): Promise<number> {
   const drivers = new Map<string, Driver>();
   const topics: TopicHandle[] = [];
   let server: Server | undefined;
+  // while it runs, the daemon itself keeps the process alive: a destination stuck in a write may
+  // hold no handle, and the process would otherwise exit (code 0) with events unconfirmed
+  let keepAlive: NodeJS.Timeout | undefined;
   try {
     let cfg: ForwardConfig;
     try {
@@ -162,6 +165,7 @@ export async function runForwardDaemon(o: DaemonOptions): Promise<number> {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
     }
+    keepAlive = setInterval(() => undefined, 1 << 30);
     const runs = policies.map((p) => p.run());
     log.info('Forwarding daemon running. Press Ctrl+C to stop.');
     o.onRunning?.({ policies, metrics, stop });
@@ -199,6 +203,7 @@ export async function runForwardDaemon(o: DaemonOptions): Promise<number> {
     else log.error(`Fatal error: ${errorMessage(err)}`);
     return 1;
   } finally {
+    clearInterval(keepAlive);
     server?.close();
     for (const t of topics) await t.close().catch(() => undefined);
     for (const d of drivers.values()) await d.close().catch(() => undefined);

@@ -43,24 +43,16 @@ function events(n: number): NewEvent[] {
   return Array.from({ length: n }, (_, i) => ({ metadata: { n: i }, data: Buffer.from(`payload-${i}`), partition: 0 }));
 }
 
-const CASES: { name: string; afterPushTimeout: boolean; todo?: string }[] = [
+const CASES: { name: string; afterPushTimeout: boolean }[] = [
   { name: 'SIGTERM while the write hangs', afterPushTimeout: false },
   // a write pending > 5 s logs `Push timed out` once and keeps waiting (diaspora-ctl.md §8.2): the daemon must still be
-  // alive and honour the deadline once that warning's timer is gone
-  //
-  // Known bug (todo until fixed): the running daemon holds no ref'd handle of its own — the push-timeout timer is the
-  // last one while the policy waits for a destination that holds none (like this plugin), and the shutdown deadline
-  // timer is unref'd — so when the `Push timed out` timer has fired, the event loop drains and the process exits 0 by
-  // itself, without SIGTERM, without `Forwarding daemon stopped.` and with unconfirmed events.
-  {
-    name: 'SIGTERM after the `Push timed out` warning',
-    afterPushTimeout: true,
-    todo: 'known bug: the daemon exits by itself (code 0) once the push-timeout timer fired while a write hangs without holding a handle',
-  },
+  // alive and honour the deadline once that warning's timer is gone (it used to exit 0 by itself there: nothing else
+  // held the event loop while the destination waited without a handle of its own)
+  { name: 'SIGTERM after the `Push timed out` warning', afterPushTimeout: true },
 ];
 
 describe('forward: shutdown deadline with a destination that never confirms', { concurrency: 2 }, () => {
-  for (const c of CASES) test(`${c.name}, shutdown_timeout 1s: deadline warning, exit 0 within 8 s, unconfirmed events forwarded again on restart`, { timeout: 90_000, ...(c.todo !== undefined ? { todo: c.todo } : {}) }, async (t) => {
+  for (const c of CASES) test(`${c.name}, shutdown_timeout 1s: deadline warning, exit 0 within 8 s, unconfirmed events forwarded again on restart`, { timeout: 90_000 }, async (t) => {
     const { dir, cleanup } = tempDir('diaspora-forward-shutdown-');
     const root = join(dir, 'data');
     let d: CtlProcess | undefined;
