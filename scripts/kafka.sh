@@ -22,8 +22,8 @@ usage: scripts/kafka.sh start|stop|status|restart [--mode plain|secure|multi] [-
 
 modes:
   plain   one broker, PLAINTEXT listener                         (default)
-  secure  one broker, PLAINTEXT + SASL_SSL + SASL_PLAINTEXT (SCRAM-SHA-256/512, user alice/alice-secret)
-          + SSL with required client certificates; writes endpoints.json
+  secure  one broker, PLAINTEXT + SASL_SSL + SASL_PLAINTEXT (SCRAM-SHA-256/512, user alice/alice-secret;
+          PLAIN, user bob/bob-secret) + SSL with required client certificates; writes endpoints.json
   multi   three independent single-node clusters; writes bootstraps (one address per line)
 
 environment:
@@ -43,6 +43,8 @@ LIBS_DIR="$TARGET/kafka-libs"
 MARKER=.kafka-harness
 SCRAM_USER=alice
 SCRAM_PASSWORD=alice-secret
+PLAIN_USER=bob
+PLAIN_PASSWORD=bob-secret
 STORE_PASSWORD=diaspora-test-store
 START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=20
@@ -494,11 +496,13 @@ launch_cluster() { # dir kind heap
 listeners=PLAINTEXT://127.0.0.1:$p_plain,CONTROLLER://127.0.0.1:$p_ctrl,SASL_SSL://127.0.0.1:$p_sasl_ssl,SASL_PLAINTEXT://127.0.0.1:$p_sasl_plain,SSL://127.0.0.1:$p_ssl
 advertised.listeners=PLAINTEXT://127.0.0.1:$p_plain,SASL_SSL://127.0.0.1:$p_sasl_ssl,SASL_PLAINTEXT://127.0.0.1:$p_sasl_plain,SSL://127.0.0.1:$p_ssl
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
-sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$PLAIN_USER="$PLAIN_PASSWORD";
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$PLAIN_USER="$PLAIN_PASSWORD";
 ssl.keystore.type=PKCS12
 ssl.keystore.location=$dir/tls/broker.p12
 ssl.keystore.password=$STORE_PASSWORD
@@ -540,6 +544,7 @@ EOF
       "ca_pem=$dir/tls/ca.pem" "client_pem=$dir/tls/client.pem" "client_key=$dir/tls/client.key" \
       "client_p12=$dir/tls/client.p12" "p12_password=$STORE_PASSWORD" \
       "scram:json={\"username\":\"$SCRAM_USER\",\"password\":\"$SCRAM_PASSWORD\",\"mechanisms\":[\"SCRAM-SHA-256\",\"SCRAM-SHA-512\"]}" \
+      "plain:json={\"username\":\"$PLAIN_USER\",\"password\":\"$PLAIN_PASSWORD\",\"mechanisms\":[\"PLAIN\"]}" \
       "cluster_id=$cid" "pid:json=$pid"
   else
     printf 'PLAINTEXT=127.0.0.1:%s\n' "$p_plain" >"$dir/listeners"

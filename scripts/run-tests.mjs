@@ -7,8 +7,13 @@
 // listeners) and stopped afterwards. Without Java or Maven the Kafka tests skip with a printed
 // reason — except under CI=true, where that is an error.
 //
+// Skip reasons are printed once per run: the test processes get DIASPORA_TEST_ANNOUNCE_DIR, a
+// directory where the first process to print a message creates its marker file (see
+// test/helpers/kafka.ts); when this script printed why the Kafka tests skip, it creates the
+// `kafka-skip` marker itself, so the test files stay quiet.
+//
 // Usage: node scripts/run-tests.mjs [substring-filter ...]
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -36,6 +41,7 @@ if (files.length === 0) {
 const ci = process.env.CI === 'true';
 const env = { ...process.env };
 let broker; // { dataDir }
+let kafkaSkipPrinted = false;
 
 function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -86,6 +92,7 @@ if (wantsKafka && env.DIASPORA_KAFKA_BOOTSTRAP === undefined) {
       process.exit(1);
     }
     console.log(`# ${reason}`);
+    kafkaSkipPrinted = true;
   } else {
     try {
       startBroker();
@@ -93,9 +100,14 @@ if (wantsKafka && env.DIASPORA_KAFKA_BOOTSTRAP === undefined) {
       console.error(`# ${err.message}`);
       if (ci) process.exit(1);
       console.log('# Kafka integration tests skipped: the broker did not start');
+      kafkaSkipPrinted = true;
     }
   }
 }
+
+const announceDir = mkdtempSync(join(tmpdir(), 'diaspora-test-announce-'));
+env.DIASPORA_TEST_ANNOUNCE_DIR = announceDir;
+if (kafkaSkipPrinted) writeFileSync(join(announceDir, 'kafka-skip'), '');
 
 const args = ['--test', '--test-reporter=spec', '--test-timeout=300000', '--test-concurrency=2', ...files];
 const child = spawn(process.execPath, args, { stdio: 'inherit', env });
@@ -104,5 +116,6 @@ process.on('SIGINT', forward);
 process.on('SIGTERM', forward);
 child.on('exit', (code, signal) => {
   stopBroker();
+  rmSync(announceDir, { recursive: true, force: true });
   process.exit(code ?? (signal ? 1 : 0));
 });

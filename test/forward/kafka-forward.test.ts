@@ -24,10 +24,11 @@ import {
   sleep,
   tempDir,
   waitFor,
+  withFiles,
   type NewEvent,
   type ReadEvent,
 } from '../helpers/cli.js';
-import { kafkaSuite, OwnBroker, uniqueName, type KafkaEnv } from '../helpers/kafka.js';
+import { kafkaSuite, OwnBroker, secureTest, uniqueName, type KafkaEnv, type SecureEndpoints } from '../helpers/kafka.js';
 
 const RUNNING = '[info] Forwarding daemon running. Press Ctrl+C to stop.';
 const STOPPED = '[info] Forwarding daemon stopped.';
@@ -62,6 +63,15 @@ const seqOf = (e: { json: Json }): number => (e.json as { seq: number }).seq;
 /** Expected canonical dump of event `seq`. */
 const dumpOf = (seq: number): string => new Metadata(metadataOf(seq)).dump();
 
+/**
+ * Metadata bytes of event `seq` as a non-canonical writer stores them (keys in insertion order, `é` as `\u00e9`,
+ * every fourth indented): the same value as metadataOf(seq), other bytes than its canonical dump, so a forward that
+ * re-serialised metadata instead of copying the stored bytes changes them.
+ */
+function storedMetaOf(seq: number): Buffer {
+  return Buffer.from(JSON.stringify(metadataOf(seq), null, seq % 4 === 0 ? 1 : undefined).replace(/é/g, '\\u00e9'), 'utf8');
+}
+
 interface Check {
   count: number;
   lost: number;
@@ -75,7 +85,7 @@ interface Check {
  * Compares a destination against seqs `0 … n-1` (event seq expected in partition seq % partitions): every (metadata,
  * data) present, content identical, per partition the first occurrences in increasing seq order (= source order).
  */
-function check(dst: readonly ReadEvent[], n: number, partitions = 2): Check {
+function check(dst: readonly ReadEvent[], n: number, partitions = 2, textOf: (seq: number) => string = dumpOf): Check {
   const copies = new Map<number, number>();
   const lastFirst = new Map<number, number>();
   let mismatched = 0;
@@ -83,7 +93,7 @@ function check(dst: readonly ReadEvent[], n: number, partitions = 2): Check {
   let wrongPartition = 0;
   for (const e of dst) {
     const seq = seqOf(e);
-    if (!Number.isInteger(seq) || seq < 0 || seq >= n || e.dump !== dumpOf(seq) || !e.data.equals(dataOf(seq))) {
+    if (!Number.isInteger(seq) || seq < 0 || seq >= n || e.dump !== textOf(seq) || !e.data.equals(dataOf(seq))) {
       mismatched++;
       continue;
     }
@@ -189,6 +199,53 @@ async function produceKafka(props: Props, name: string, evs: readonly NewEvent[]
   });
 }
 
+/** Pushes events `0 … n-1` to a files topic (seq in partition seq % 2) with the stored metadata bytes storedMetaOf(seq). */
+async function produceStored(root: string, topic: string, n: number): Promise<void> {
+  await withFiles(root, async (d) => {
+    const t = await d.openTopic(topic);
+    const p = await t.producer();
+    const futures = [];
+    for (let seq = 0; seq < n; seq++) {
+      if (!p.hasCapacity()) await p.ready();
+      futures.push(p.push(Metadata.fromCanonicalBytes(storedMetaOf(seq)), dataOf(seq), { partition: seq % 2 }));
+    }
+    await p.flush();
+    for (const f of futures) await f.wait();
+    await p.close();
+    await t.close();
+  });
+}
+
+/** Per partition, in id order, the stored metadata bytes and the data bytes of every event of a files topic. */
+async function readStored(root: string, topic: string, timeoutMs = 60_000): Promise<Map<number, { meta: Buffer; data: Buffer }[]>> {
+  return withFiles(root, async (d) => {
+    const t = await d.openTopic(topic);
+    const c = await t.consumer('', { startFrom: 'earliest' });
+    try {
+      const ends = await c.endPositions();
+      const out = new Map<number, { meta: Buffer; data: Buffer }[]>([...ends.keys()].map((p) => [p, []]));
+      let total = 0n;
+      for (const v of ends.values()) total += v;
+      const deadline = Date.now() + timeoutMs;
+      for (let got = 0n; got < total; ) {
+        if (Date.now() > deadline) throw new Error(`read ${got} of ${total} events of ${topic} before the time limit`);
+        for (const e of await c.pullBatch(10_000, 1000)) {
+          const stored = e.metadata.storedBytes();
+          assert.ok(stored !== undefined, `${topic} #${e.partitionIndex}@${e.id}: the files driver gave no stored metadata bytes`);
+          const list = out.get(e.partitionIndex) as { meta: Buffer; data: Buffer }[];
+          assert.equal(BigInt(list.length), e.id, `${topic} #${e.partitionIndex}: ids in order`);
+          list.push({ meta: Buffer.from(stored), data: e.data.toBuffer() });
+          got++;
+        }
+      }
+      return out;
+    } finally {
+      await c.close();
+      await t.close();
+    }
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Configuration files
 
@@ -265,7 +322,7 @@ kafkaSuite('forward with Kafka (diaspora-ctl.md §8, forwarding.md §3–§4)', 
       const s = await filesSource(0);
       try {
         const t0 = Date.now();
-        await produce(s.root, 'src', events(0, N));
+        await produceStored(s.root, 'src', N);
         const produceMs = Date.now() - t0;
         await createTopic(s.root, 'dst', { num_partitions: 2 });
         const k = await kafkaTopic('fwd-big', 2);
@@ -285,7 +342,26 @@ kafkaSuite('forward with Kafka (diaspora-ctl.md §8, forwarding.md §3–§4)', 
         const t1 = Date.now();
         const dst = await readAll(s.root, 'dst', 60_000);
         const readMs = Date.now() - t1;
-        assert.deepEqual(check(dst, N), CLEAN(N));
+        assert.deepEqual(check(dst, N, 2, (seq) => storedMetaOf(seq).toString('utf8')), CLEAN(N));
+        // event by event (partition p, id i in both topics): the stored metadata bytes and the data bytes are the source's
+        const srcStored = await readStored(s.root, 'src');
+        const dstStored = await readStored(s.root, 'dst');
+        for (const p of [0, 1]) {
+          const a = srcStored.get(p) ?? [];
+          const b = dstStored.get(p) ?? [];
+          assert.equal(b.length, a.length, `partition ${p}: events in dst`);
+          assert.equal(a.length, N / 2, `partition ${p}: events in src`);
+          const differ = a.flatMap((x, i) => (x.meta.equals((b[i] as { meta: Buffer }).meta) && x.data.equals((b[i] as { data: Buffer }).data) ? [] : [i]));
+          const i = differ[0];
+          assert.equal(
+            differ.length,
+            0,
+            i === undefined
+              ? ''
+              : `partition ${p}: ${differ.length} event(s) differ, first ${i}: metadata ${JSON.stringify(a[i]?.meta.toString())} → ${JSON.stringify(b[i]?.meta.toString())}, ` +
+                  `data ${a[i]?.data.length} → ${b[i]?.data.length} bytes${a[i]?.data.equals(b[i]?.data ?? Buffer.alloc(0)) ? ' (equal)' : ' (different)'}`,
+          );
+        }
         // the provenance of leg 2 names the kafka topic, partition and offset; per partition the offsets increase
         const cluster = env.endpoints?.['cluster_id'];
         for (const [p, list] of [0, 1].map((p) => [p, dst.filter((e) => e.partition === p)] as const)) {
@@ -416,17 +492,13 @@ kafkaSuite('forward with Kafka (diaspora-ctl.md §8, forwarding.md §3–§4)', 
   // Start-up errors and secure listeners
 
   describe('start-up errors and secure listeners', { concurrency: 4 }, () => {
-    const ep = env.endpoints;
-    const secure = ep?.SASL_SSL !== undefined && ep.ca_pem !== undefined && ep.scram !== undefined;
-    const mtls = ep?.SSL !== undefined && ep.ca_pem !== undefined && ep.client_pem !== undefined && ep.client_key !== undefined;
-    const why = 'DIASPORA_KAFKA_ENDPOINTS does not describe a secure-mode broker';
-    const scram = (password: string): Props => ({
-      'bootstrap.servers': ep?.SASL_SSL as string,
+    const scram = (ep: SecureEndpoints, password: string): Props => ({
+      'bootstrap.servers': ep.SASL_SSL,
       'security.protocol': 'sasl_ssl',
       'sasl.mechanisms': 'SCRAM-SHA-256',
-      'sasl.username': ep?.scram?.username as string,
+      'sasl.username': ep.scram.username,
       'sasl.password': password,
-      'ssl.ca.location': ep?.ca_pem as string,
+      'ssl.ca.location': ep.ca_pem,
     });
 
     /** Runs the daemon on a fresh files source of `n` events against `remote/<topic>` with `props`. */
@@ -457,8 +529,8 @@ kafkaSuite('forward with Kafka (diaspora-ctl.md §8, forwarding.md §3–§4)', 
       assert.deepEqual(errorLines(r.stderr), [`[error] Diaspora error: Topic "${name}" not found`]);
     });
 
-    test('SCRAM-SHA-256 over SASL_SSL with a wrong password → authentication error, exit 1', { skip: secure ? false : why, timeout: 45_000 }, async () => {
-      const r = await attempt(scram('not-the-password'), 'whatever');
+    secureTest(env, 'SCRAM-SHA-256 over SASL_SSL with a wrong password → authentication error, exit 1', { timeout: 45_000 }, ['SASL_SSL', 'ca_pem', 'scram'], async (ep) => {
+      const r = await attempt(scram(ep, 'not-the-password'), 'whatever');
       assert.equal(r.code, 1, r.stderr);
       const errs = errorLines(r.stderr);
       assert.equal(errs.length, 1, r.stderr);
@@ -466,22 +538,22 @@ kafkaSuite('forward with Kafka (diaspora-ctl.md §8, forwarding.md §3–§4)', 
       assert.ok(r.ms < 30_000, `took ${r.ms} ms`);
     });
 
-    test('SASL_SSL + SCRAM-SHA-256 with the right password: 100 events files → kafka', { skip: secure ? false : why, timeout: 60_000 }, async () => {
+    secureTest(env, 'SASL_SSL + SCRAM-SHA-256 with the right password: 100 events files → kafka', { timeout: 60_000 }, ['SASL_SSL', 'ca_pem', 'scram'], async (ep) => {
       const k = await kafkaTopic('fwd-scram', 2);
-      const r = await attempt(scram(ep?.scram?.password as string), k, 100);
+      const r = await attempt(scram(ep, ep.scram.password), k, 100);
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(errorLines(r.stderr), []);
       assert.deepEqual(check(await readKafka(plain, k), 100), CLEAN(100));
     });
 
-    test('SSL with mutual TLS (client certificate and key): 100 events files → kafka', { skip: mtls ? false : why, timeout: 60_000 }, async () => {
+    secureTest(env, 'SSL with mutual TLS (client certificate and key): 100 events files → kafka', { timeout: 60_000 }, ['SSL', 'ca_pem', 'client_pem', 'client_key'], async (ep) => {
       const k = await kafkaTopic('fwd-mtls', 2);
       const props: Props = {
-        'bootstrap.servers': ep?.SSL as string,
+        'bootstrap.servers': ep.SSL,
         'security.protocol': 'ssl',
-        'ssl.ca.location': ep?.ca_pem as string,
-        'ssl.certificate.location': ep?.client_pem as string,
-        'ssl.key.location': ep?.client_key as string,
+        'ssl.ca.location': ep.ca_pem,
+        'ssl.certificate.location': ep.client_pem,
+        'ssl.key.location': ep.client_key,
       };
       const r = await attempt(props, k, 100);
       assert.equal(r.code, 0, r.stderr);

@@ -1,13 +1,18 @@
 /**
  * The Kafka test contract: integration tests read `DIASPORA_KAFKA_BOOTSTRAP` (PLAINTEXT host:port)
  * and `DIASPORA_KAFKA_ENDPOINTS` (endpoints.json of `scripts/kafka.sh start --mode secure`).
- * Without them the Kafka suites skip with one message — except under `CI=true`, where a missing
- * broker is a failure (dependencies.md §5).
+ * Without them the Kafka suites (and, without usable endpoints, the secure-listener tests) skip with
+ * one message per run — except under `CI=true`, where they fail (dependencies.md §5).
+ *
+ * "Once per run": scripts/run-tests.mjs sets `DIASPORA_TEST_ANNOUNCE_DIR` to a directory of its own;
+ * a message is printed by the first test process that creates its marker file there (the runner
+ * creates the marker of the missing-broker message when it printed its own reason). Without that
+ * variable (a test file run directly) a message is printed once per process.
  */
-import { describe, it } from 'node:test';
+import { describe, it, type TestOptions } from 'node:test';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './cli.js';
@@ -22,6 +27,7 @@ export interface KafkaEndpoints {
   client_pem?: string;
   client_key?: string;
   scram?: { username: string; password: string; mechanisms: string[] };
+  plain?: { username: string; password: string; mechanisms: string[] };
   [key: string]: unknown;
 }
 
@@ -29,6 +35,8 @@ export interface KafkaEnv {
   bootstrap: string;
   /** The parsed endpoints.json, when DIASPORA_KAFKA_ENDPOINTS is set and readable. */
   endpoints: KafkaEndpoints | undefined;
+  /** Why `endpoints` is undefined: not set, or its path and the read / parse error ('' when loaded). */
+  endpointsProblem: string;
 }
 
 export const KAFKA_SKIP_MESSAGE = 'Kafka integration tests skipped: DIASPORA_KAFKA_BOOTSTRAP is not set (run scripts/kafka.sh or npm test)';
@@ -39,19 +47,52 @@ export function kafkaEnv(): KafkaEnv | undefined {
   if (cached !== null) return cached;
   const bootstrap = process.env['DIASPORA_KAFKA_BOOTSTRAP'];
   if (bootstrap === undefined || bootstrap.trim() === '') return (cached = undefined);
-  let endpoints: KafkaEndpoints | undefined;
-  const path = process.env['DIASPORA_KAFKA_ENDPOINTS'];
-  if (path !== undefined && path !== '') {
-    try {
-      endpoints = JSON.parse(readFileSync(path, 'utf8')) as KafkaEndpoints;
-    } catch {
-      endpoints = undefined;
-    }
-  }
-  return (cached = { bootstrap: bootstrap.trim(), endpoints });
+  const { endpoints, problem } = readEndpoints(process.env['DIASPORA_KAFKA_ENDPOINTS']);
+  return (cached = { bootstrap: bootstrap.trim(), endpoints, endpointsProblem: problem });
 }
 
-let announced = false;
+function readEndpoints(path: string | undefined): { endpoints: KafkaEndpoints | undefined; problem: string } {
+  if (path === undefined || path === '') {
+    return { endpoints: undefined, problem: 'DIASPORA_KAFKA_ENDPOINTS is not set (the endpoints.json of scripts/kafka.sh start --mode secure)' };
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return { endpoints: undefined, problem: `cannot read DIASPORA_KAFKA_ENDPOINTS ${path}: ${(err as Error).message}` };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { endpoints: undefined, problem: `DIASPORA_KAFKA_ENDPOINTS ${path} is not valid JSON: ${(err as Error).message}` };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { endpoints: undefined, problem: `DIASPORA_KAFKA_ENDPOINTS ${path} is not a JSON object` };
+  }
+  return { endpoints: value as KafkaEndpoints, problem: '' };
+}
+
+const printed = new Set<string>();
+
+/**
+ * Prints `message` once per test run (see the file comment); `key` names its marker file in
+ * DIASPORA_TEST_ANNOUNCE_DIR (scripts/run-tests.mjs creates `kafka-skip` itself).
+ */
+export function announceOnce(key: string, message: string): void {
+  if (printed.has(key)) return;
+  printed.add(key);
+  const dir = process.env['DIASPORA_TEST_ANNOUNCE_DIR'];
+  if (dir !== undefined && dir !== '') {
+    try {
+      closeSync(openSync(join(dir, key), 'wx'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return; // another test process (or the runner) printed it
+      // the directory is gone or unwritable: print rather than stay silent
+    }
+  }
+  console.log(message);
+}
 
 /**
  * Registers `fn` as a describe block when a broker is configured; otherwise prints the skip
@@ -71,10 +112,51 @@ export function kafkaSuite(name: string, fn: (env: KafkaEnv) => void): void {
     });
     return;
   }
-  if (!announced) {
-    announced = true;
-    console.log(KAFKA_SKIP_MESSAGE);
+  announceOnce('kafka-skip', KAFKA_SKIP_MESSAGE);
+}
+
+/** Keys of endpoints.json a secure-listener test can need. */
+export type SecureKey = 'SASL_SSL' | 'SASL_PLAINTEXT' | 'SSL' | 'ca_pem' | 'client_pem' | 'client_key' | 'scram' | 'plain';
+
+const SECURE_KEYS: readonly SecureKey[] = ['SASL_SSL', 'SASL_PLAINTEXT', 'SSL', 'ca_pem', 'client_pem', 'client_key', 'scram', 'plain'];
+
+/** endpoints.json as seen by a secure-listener test: the keys it declared are present. */
+export type SecureEndpoints = KafkaEndpoints & Required<Pick<KafkaEndpoints, SecureKey>>;
+
+/** Why `env` cannot run a test needing `needs` of endpoints.json ('' when it can). */
+export function secureGap(env: KafkaEnv, needs: readonly SecureKey[]): string {
+  const ep = env.endpoints;
+  if (ep === undefined) return env.endpointsProblem;
+  if (needs.every((k) => ep[k] !== undefined)) return '';
+  // every missing key, not only this test's: the same reason for all tests, printed once
+  const missing = SECURE_KEYS.filter((k) => ep[k] === undefined);
+  return (
+    `DIASPORA_KAFKA_ENDPOINTS ${process.env['DIASPORA_KAFKA_ENDPOINTS'] ?? ''} does not describe a secure-mode broker ` +
+    `(no ${missing.join(', ')}; scripts/kafka.sh start --mode secure writes them)`
+  );
+}
+
+/**
+ * A test of the secure listeners (`it`, under the current describe): runs `fn` with the endpoints
+ * when endpoints.json has `needs`; otherwise a failing test under CI=true (the secure-listener
+ * tests must run in CI), else a skipped one with the reason printed once per run.
+ */
+export function secureTest(env: KafkaEnv, name: string, options: TestOptions, needs: readonly SecureKey[], fn: (ep: SecureEndpoints) => Promise<void>): void {
+  const gap = secureGap(env, needs);
+  if (gap === '') {
+    const ep = env.endpoints as SecureEndpoints;
+    it(name, options, () => fn(ep));
+    return;
   }
+  if (process.env['CI'] === 'true') {
+    it(name, { ...options, timeout: 1000 }, () => {
+      throw new Error(`${gap}: under CI=true the Kafka secure-listener tests must run (set DIASPORA_KAFKA_ENDPOINTS to the endpoints.json of scripts/kafka.sh start --mode secure)`);
+    });
+    return;
+  }
+  const message = `Kafka secure-listener tests skipped: ${gap}`;
+  announceOnce(`kafka-secure-${createHash('sha256').update(message).digest('hex').slice(0, 16)}`, message);
+  it(name, { ...options, skip: gap }, () => undefined);
 }
 
 /** A unique name for a topic or group: `<prefix>-<pid>-<random>`. */

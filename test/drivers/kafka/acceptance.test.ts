@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
-import { Driver, NO_MORE_EVENTS, setLogSink, type Event, type Json } from '../../../src/index.js';
+import zlib from 'node:zlib';
+import { DiasporaError, Driver, NO_MORE_EVENTS, setLogSink, type Event, type Json } from '../../../src/index.js';
 import { kafkaSuite, uniqueName, type KafkaEnv } from '../../helpers/kafka.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -464,6 +465,70 @@ kafkaSuite('kafka driver acceptance (kafka-octopus.md §11)', (env: KafkaEnv) =>
       await t.close();
     });
   }
+
+  // Node >= 22.15 (and 23.8) has zstd in zlib; the client uses it when it is there
+  const zstd = typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function';
+  it(
+    zstd ? 'compression.type zstd (zlib has zstd): records round-trip through the broker intact' : 'compression.type zstd without zstd in zlib: Unsupported compression: zstd',
+    { timeout: 30000 },
+    async () => {
+      const name = await topic('codec-zstd', 1);
+      const t = await d.openTopic(name);
+      const payload = Buffer.from('compressible '.repeat(400));
+      if (!zstd) {
+        await assert.rejects(t.producer({ options: { kafka: { 'compression.type': 'zstd' } } }), (e: unknown) => {
+          assert.ok(e instanceof DiasporaError, String(e));
+          assert.equal(e.message, 'Unsupported compression: zstd');
+          return true;
+        });
+        await assert.rejects(Driver.create('kafka', opts({ kafka: { 'bootstrap.servers': env.bootstrap, 'compression.type': 'zstd' } })), { message: 'Unsupported compression: zstd' });
+        await t.close();
+        return;
+      }
+      const p = await t.producer({ options: { kafka: { 'compression.type': 'zstd' } } });
+      for (let seq = 0; seq < 50; seq++) p.push({ seq, codec: 'zstd' }, payload.subarray(0, 100 + seq * 10));
+      await p.close();
+      // the broker stores the zstd batches as they are; our consumer decompresses them
+      const c = await t.consumer('', { startFrom: 'earliest' });
+      const got = await pullN(c, 50);
+      assert.deepEqual(got.map(seqOf), Array.from({ length: 50 }, (_, i) => i));
+      for (const e of got) assert.deepEqual(e.data.toBuffer(), payload.subarray(0, 100 + seqOf(e) * 10));
+      await c.close();
+      await t.close();
+    },
+  );
+
+  it('createTopic without replication_factor on the 1-broker cluster: replication factor 1 (data and info topic), with a warning', { timeout: 30000 }, async () => {
+    const name = uniqueName('default-rf');
+    const logs: string[] = [];
+    setLogSink((level, m) => logs.push(`[${level}] ${m}`));
+    try {
+      await d.createTopic(name, { options: { num_partitions: 2 } });
+    } finally {
+      setLogSink(undefined);
+    }
+    created.push(name);
+    assert.deepEqual(
+      logs.filter((l) => l.startsWith('[warning] ')),
+      [`[warning] Topic ${name}: the cluster has 1 broker(s), using replication factor 1 instead of 3`],
+    );
+    const md = await admin.fetchTopicMetadata({ topics: [name, `__info_${name}`] });
+    const rf = new Map(md.topics.map((t) => [t.name, t.partitions.map((p) => p.replicas.length)]));
+    assert.deepEqual(rf.get(name), [1, 1]);
+    assert.deepEqual(rf.get(`__info_${name}`), [1]);
+    assert.equal((await d.listTopics()).has(name), true);
+    // an explicit replication factor is not adjusted: 3 on one broker is the broker's error, and no warning
+    const other = uniqueName('rf3');
+    logs.length = 0;
+    setLogSink((level, m) => logs.push(`[${level}] ${m}`));
+    try {
+      await assert.rejects(d.createTopic(other, { options: { replication_factor: 3 } }), (e: unknown) => e instanceof DiasporaError && /INVALID_REPLICATION_FACTOR|replication factor/i.test(e.message));
+    } finally {
+      setLogSink(undefined);
+    }
+    assert.deepEqual(logs.filter((l) => l.startsWith('[warning] ')), []);
+    assert.equal(await d.topicExists(other), false);
+  });
 
   it('startFrom earliest / latest and endPositions', { timeout: 30000 }, async () => {
     const name = await topic('start', 2);
