@@ -167,7 +167,7 @@ async function readKafka(props: Props, name: string, timeoutMs = 60_000): Promis
             id: e.id,
             dump: e.metadata.dump(),
             json: e.metadata.json,
-            record: undefined,
+            stored: ((b) => (b === undefined ? undefined : Buffer.from(b)))(e.metadata.storedBytes()),
             data: e.data.toBuffer(),
             headers: { ...e.headers },
           });

@@ -268,8 +268,8 @@ export interface ReadEvent {
   /** Canonical metadata text. */
   dump: string;
   json: Json;
-  /** Stored metadata bytes, when the driver provides them. */
-  record: Buffer | undefined;
+  /** The metadata's bytes as stored (the files driver keeps them: never re-encoded). */
+  stored: Buffer | undefined;
   data: Buffer;
   headers: Record<string, string>;
 }
@@ -305,13 +305,13 @@ export async function readAll(root: string, topic: string, timeoutMs = 10_000): 
     while (BigInt(out.length) < total) {
       const e = await c.pull().wait(Math.max(1, deadline - Date.now()));
       if (e === undefined) throw new Error(`read ${out.length} of ${total} events of ${topic} before the time limit`);
-      const rec = (e as { record?: Uint8Array }).record;
+      const stored = e.metadata.storedBytes();
       out.push({
         partition: e.partitionIndex,
         id: e.id,
         dump: e.metadata.dump(),
         json: e.metadata.json,
-        record: rec === undefined ? undefined : Buffer.from(rec),
+        stored: stored === undefined ? undefined : Buffer.from(stored),
         data: e.data.toBuffer(),
         headers: { ...e.headers },
       });
