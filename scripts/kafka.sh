@@ -479,9 +479,9 @@ exec_broker() { # dir heap
 }
 
 # Prepare, format and launch one cluster in dir (kind plain|secure); records broker.pid and the address files.
-launch_cluster() { # dir kind heap
+launch_cluster() { # dir kind heap [plain-port controller-port]
   local dir=$1 kind=$2 heap=$3 cid pid p_plain p_ctrl p_sasl_ssl p_sasl_plain p_ssl
-  local -a ports=() fmt=()
+  local -a ports=("${@:4}") fmt=()
   safe_wipe "$dir"
   mkdir -p "$dir"
   echo "$kind" >"$dir/$MARKER"
@@ -515,7 +515,7 @@ EOF
     fmt=(-S "SCRAM-SHA-256=[name=$SCRAM_USER,password=$SCRAM_PASSWORD]"
       -S "SCRAM-SHA-512=[name=$SCRAM_USER,password=$SCRAM_PASSWORD]")
   else
-    read -r -a ports <<<"$(helper ports 2)"
+    [ ${#ports[@]} = 2 ] || read -r -a ports <<<"$(helper ports 2)"
     [ ${#ports[@]} = 2 ] || die 1 "could not pick free ports"
     p_plain=${ports[0]} p_ctrl=${ports[1]}
     write_common_properties "$props" "$dir" "$p_plain" "$p_ctrl"
@@ -582,7 +582,7 @@ do_start() {
   ensure_libs
   lock_data_dir
   local kind t0 ms heap d p out rc=0 all=1
-  local -a dirs=() todo=() targets=() bg=()
+  local -a dirs=() todo=() targets=() bg=() ports=()
   kind=$(cat "$DATA_DIR/$MARKER" 2>/dev/null || true)
   if [ -n "$kind" ] && [ "$kind" != "$mode" ]; then
     for d in $(cluster_dirs); do cluster_running "$d" && die 2 "$DATA_DIR holds a running '$kind' harness; run: scripts/kafka.sh stop --mode $kind"; done
@@ -602,8 +602,11 @@ do_start() {
     if [ ${#todo[@]} = ${#dirs[@]} ]; then safe_wipe "$DATA_DIR"; fi
     mkdir -p "$DATA_DIR"
     echo multi >"$DATA_DIR/$MARKER"
-    for d in "${todo[@]}"; do
-      launch_cluster "$d" plain "$heap" &
+    # the clusters start at the same time: their ports are picked together, so no two pick the same free port
+    read -r -a ports <<<"$(helper ports $((2 * ${#todo[@]})))"
+    [ ${#ports[@]} = $((2 * ${#todo[@]})) ] || die 1 "could not pick free ports"
+    for i in "${!todo[@]}"; do
+      launch_cluster "${todo[$i]}" plain "$heap" "${ports[$((2 * i))]}" "${ports[$((2 * i + 1))]}" &
       bg+=($!)
     done
     for p in "${bg[@]}"; do wait "$p" || rc=1; done
