@@ -1,26 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Deferred, sleep, type Future } from '../../src/api/future.js';
+import { unhandledRejectionsDuring } from '../helpers/unhandled.js';
 
 /** Resolves with 'blocked' on the next turn of the event loop (after all pending microtasks). */
 function nextTurn(): Promise<'blocked'> {
   return new Promise((resolve) => setImmediate(() => resolve('blocked')));
-}
-
-/** Runs `fn`, lets the event loop turn a few times, and returns the unhandled rejections seen. */
-async function unhandledRejectionsDuring(fn: () => void | Promise<void>): Promise<unknown[]> {
-  const seen: unknown[] = [];
-  const onUnhandled = (reason: unknown): void => {
-    seen.push(reason);
-  };
-  process.on('unhandledRejection', onUnhandled);
-  try {
-    await fn();
-    for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setTimeout(resolve, 5));
-  } finally {
-    process.off('unhandledRejection', onUnhandled);
-  }
-  return seen;
 }
 
 describe('Future wait() without a timeout', () => {

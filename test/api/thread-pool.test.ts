@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AsyncThreadPool, DEFAULT_PRIORITY, InlineThreadPool, makeThreadPool, type ThreadPool } from '../../src/api/thread-pool.js';
+import { unhandledRejectionsDuring } from '../helpers/unhandled.js';
 
 interface Gate {
   promise: Promise<void>;
@@ -20,22 +21,6 @@ const tick = (ms = 0): Promise<void> => new Promise((resolve) => setTimeout(reso
 /** Lets all pending microtasks and a few event-loop turns run. */
 async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
-/** Runs `fn`, lets the event loop turn, and returns the unhandled rejections seen meanwhile. */
-async function unhandledRejectionsDuring(fn: () => Promise<void>): Promise<unknown[]> {
-  const seen: unknown[] = [];
-  const onUnhandled = (reason: unknown): void => {
-    seen.push(reason);
-  };
-  process.on('unhandledRejection', onUnhandled);
-  try {
-    await fn();
-    await tick(10);
-  } finally {
-    process.off('unhandledRejection', onUnhandled);
-  }
-  return seen;
 }
 
 /** Runs `n` async tasks of random short duration and returns the largest number in progress at once. */
