@@ -27,6 +27,14 @@ export function isNoMoreEvents(e: Event): boolean {
 
 /** The smallest read-ahead, in events (see maxFetch). */
 const MIN_FETCH_EVENTS = 1024;
+/**
+ * Read-ahead while data flows (see afterTake): up to this many fetches' worth of events buffered,
+ * and no more data bytes than READ_AHEAD_BYTES (one fetch is always allowed). Files, 4 KiB events,
+ * 9 paired runs each: 1 → 2 fetches gave 498 → 549 k events/s (8 of 9 pairs better), 2 → 4 gave
+ * 557 → 607 k: the reads overlap the consumer's work instead of waiting for an empty buffer.
+ */
+const READ_AHEAD_FETCHES = 4;
+const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 
 export interface ConsumerOptions {
   batchSize?: number | 'adaptive';
@@ -189,6 +197,8 @@ export class ConsumerImpl implements Consumer, EventOwner {
   private fetching = false;
   /** The last fetch returned events: more may be ready, so read ahead (sources may cut a fetch short, e.g. at a byte bound). */
   private flowing = false;
+  /** Mean data size of the events of the last fetch (bounds the read-ahead in bytes). */
+  private eventBytes = 0;
   /** The error of a read-ahead fetch, kept for the next pull (no fetch until it is delivered). */
   private readAheadError: { err: unknown } | undefined;
   private readonly abort = new AbortController();
@@ -301,8 +311,8 @@ export class ConsumerImpl implements Consumer, EventOwner {
     if (this.fetching || this.closed || this.readAheadError !== undefined) return;
     const buffered = this.buffer.length - this.bufHead;
     if (this.waiting.length > 0 && buffered === 0) this.fetch(true);
-    // read ahead while data flows, bounded to two fetches' worth
-    else if (this.flowing && buffered < this.maxFetch) this.fetch(false);
+    // read ahead while data flows, bounded (readAheadEvents)
+    else if (this.flowing && buffered < this.readAheadEvents) this.fetch(false);
   }
 
   /**
@@ -315,6 +325,12 @@ export class ConsumerImpl implements Consumer, EventOwner {
     return Math.max(MIN_FETCH_EVENTS, this.fetchSize * Math.max(1, Math.min(this.maxNumBatches, 4)));
   }
 
+  /** Buffered events below which the next fetch starts (READ_AHEAD_FETCHES, READ_AHEAD_BYTES). */
+  private get readAheadEvents(): number {
+    const byBytes = Math.floor(READ_AHEAD_BYTES / Math.max(1, this.eventBytes));
+    return Math.max(1, Math.min(READ_AHEAD_FETCHES * this.maxFetch, byBytes));
+  }
+
   private fetch(wait: boolean): void {
     this.fetching = true;
     const max = this.maxFetch;
@@ -323,8 +339,21 @@ export class ConsumerImpl implements Consumer, EventOwner {
         this.fetching = false;
         this.flowing = events.length > 0;
         if (events.length > 0) {
-          if (this.bufHead === 0 && this.buffer.length === 0) this.buffer = events;
-          else for (const e of events) this.buffer.push(e);
+          let bytes = 0;
+          for (const e of events) bytes += e.data.size;
+          this.eventBytes = bytes / events.length;
+          if (this.bufHead >= this.buffer.length) {
+            this.buffer = events;
+            this.bufHead = 0;
+          } else {
+            // drop the delivered prefix: while reads keep ahead of the consumer the buffer never
+            // empties, and it would otherwise hold every event delivered since it last did
+            if (this.bufHead > 0) {
+              this.buffer = this.buffer.slice(this.bufHead);
+              this.bufHead = 0;
+            }
+            for (const e of events) this.buffer.push(e);
+          }
         }
         if (!this.closed) this.dispatch();
       },
