@@ -74,10 +74,6 @@ export class EventRecord implements Event {
     readonly metadata: Metadata,
     readonly data: DataSegments,
     readonly headers: Headers = NO_HEADERS,
-    /** The serialized metadata record as stored, when the driver has it at hand. */
-    readonly record?: Uint8Array,
-    /** Source timestamp in ns since the epoch, when the driver knows one. */
-    readonly timestamp?: bigint,
   ) {
     if (typeof id === 'number') this.num = id;
     else this.big = id;

@@ -568,15 +568,7 @@ export class KafkaSource implements ConsumerSource {
       layout.dataSize === 0
         ? DataSegments.EMPTY
         : selectFromBuffer(metadata, value.subarray(layout.dataStart, layout.dataStart + layout.dataSize), this.o.dataSelector, this.o.dataAllocator);
-    return new EventRecord(
-      st.index,
-      id,
-      metadata,
-      data,
-      decodeHeaders(rec.headers),
-      value.subarray(layout.metadataStart, layout.metadataStart + layout.metadataSize),
-      rec.timestamp * 1_000_000n,
-    );
+    return new EventRecord(st.index, id, metadata, data, decodeHeaders(rec.headers));
   }
 
   // -------------------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ class MemorySource implements ConsumerSource {
           for (const [k, v] of saved) this.next.set(k, v);
           throw err;
         }
-        list.push(new EventRecord(pi, id, metadata, data, ev.headers, ev.record));
+        list.push(new EventRecord(pi, id, metadata, data, ev.headers));
         id++;
         total++;
       }
