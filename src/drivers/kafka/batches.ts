@@ -9,7 +9,6 @@ import type { Isolation } from './options.js';
 
 export interface ConsumedRecord {
   offset: bigint;
-  timestamp: bigint;
   value: Buffer | null;
   headers: readonly [Buffer | null, Buffer | null][];
 }
@@ -47,7 +46,7 @@ export function consumableRecords(p: Pick<FetchedPartition, 'batches' | 'aborted
     for (const r of batch.records) {
       const offset = batch.firstOffset + BigInt(r.offsetDelta);
       if (offset < fetchOffset) continue;
-      out.push({ offset, timestamp: batch.firstTimestamp + r.timestampDelta, value: r.value, headers: r.headers });
+      out.push({ offset, value: r.value, headers: r.headers });
     }
   }
   return { records: out, next };

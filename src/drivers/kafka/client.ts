@@ -57,7 +57,6 @@ export interface KafkaProducerClient {
 
 export interface RawRecord {
   offsetDelta: number;
-  timestampDelta: bigint;
   value: Buffer | null;
   headers: readonly [Buffer | null, Buffer | null][];
 }

@@ -292,7 +292,7 @@ export function decodeRecordBatches(buf: Buffer, decompress: (bitmask: number, b
       const length = r.varint();
       const next = r.pos + length;
       r.pos++; // attributes
-      const timestampDelta = r.varlong();
+      r.varlong(); // timestampDelta (unused: events carry no record time)
       const offsetDelta = r.varint();
       r.bytes(); // key (unused)
       const value = r.bytes();
@@ -304,7 +304,7 @@ export function decodeRecordBatches(buf: Buffer, decompress: (bitmask: number, b
         headers = hs;
       }
       r.pos = next;
-      records[i] = { offsetDelta, timestampDelta: BigInt(timestampDelta), value, headers };
+      records[i] = { offsetDelta, value, headers };
     }
     out.push({
       firstOffset: buf.readBigInt64BE(pos),

@@ -228,7 +228,7 @@ export class FakeCluster {
                 producerId: -1n,
                 transactional: false,
                 control: false,
-                records: [{ offsetDelta: 0, timestampDelta: 0n, value: r.value, headers: r.headers }],
+                records: [{ offsetDelta: 0, value: r.value, headers: r.headers }],
               });
             }
             return { partition, error: undefined, highWatermark: end, lastStableOffset: end, logStartOffset: 0n, abortedTransactions: [], batches };
