@@ -212,3 +212,19 @@ test('bench selector: shortcuts, sub views and strided views', () => {
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 2, 3]), 2.5);
 });
+
+test('progress bar: drawn on stderr only when it is a terminal, and erased at the end', { timeout: 120_000 }, () => {
+  // a pipe: no bar
+  const piped = ctl('bench', 'produce', '-d', 'files', '--driver.root_path', root, '-t', 'progress-pipe', '-n', '200000', '-b', '128', '-m', '16', '--warmup', '0');
+  assert.equal(piped.status, 0, piped.stderr);
+  assert.ok(!piped.stderr.includes('\r['), 'no progress bar on a pipe');
+  // a terminal (script(1) gives the command a pseudo-terminal; its output comes back on our stdout)
+  const cmd = [process.execPath, CTL, 'bench', 'produce', '-d', 'files', '--driver.root_path', root, '-t', 'progress-tty', '-n', '2000000', '-b', '128', '-m', '16', '--warmup', '0']
+    .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+    .join(' ');
+  const tty = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, DIASPORA_CTL_LOG_STDOUT: '' } });
+  assert.equal(tty.status, 0, tty.stdout + tty.stderr);
+  assert.match(tty.stdout, /\r\[#*\.*\] +\d+% \d+\/2000000 events/, 'a progress bar line');
+  assert.ok(tty.stdout.includes('\r\x1b[2K'), 'the bar is erased');
+  assert.match(tty.stdout, /Throughput: /);
+});
