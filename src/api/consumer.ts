@@ -197,8 +197,8 @@ export class ConsumerImpl implements Consumer, EventOwner {
   private fetching = false;
   /** The last fetch returned events: more may be ready, so read ahead (sources may cut a fetch short, e.g. at a byte bound). */
   private flowing = false;
-  /** Mean data size of the events of the last fetch (bounds the read-ahead in bytes). */
-  private eventBytes = 0;
+  /** Buffered events below which the next fetch starts (READ_AHEAD_FETCHES, READ_AHEAD_BYTES); set per fetch. */
+  private readAheadEvents = 0;
   /** The error of a read-ahead fetch, kept for the next pull (no fetch until it is delivered). */
   private readAheadError: { err: unknown } | undefined;
   private readonly abort = new AbortController();
@@ -325,12 +325,6 @@ export class ConsumerImpl implements Consumer, EventOwner {
     return Math.max(MIN_FETCH_EVENTS, this.fetchSize * Math.max(1, Math.min(this.maxNumBatches, 4)));
   }
 
-  /** Buffered events below which the next fetch starts (READ_AHEAD_FETCHES, READ_AHEAD_BYTES). */
-  private get readAheadEvents(): number {
-    const byBytes = Math.floor(READ_AHEAD_BYTES / Math.max(1, this.eventBytes));
-    return Math.max(1, Math.min(READ_AHEAD_FETCHES * this.maxFetch, byBytes));
-  }
-
   private fetch(wait: boolean): void {
     this.fetching = true;
     const max = this.maxFetch;
@@ -339,9 +333,11 @@ export class ConsumerImpl implements Consumer, EventOwner {
         this.fetching = false;
         this.flowing = events.length > 0;
         if (events.length > 0) {
+          // the read-ahead bound, from the mean data size of these events
           let bytes = 0;
           for (const e of events) bytes += e.data.size;
-          this.eventBytes = bytes / events.length;
+          const byBytes = Math.floor(READ_AHEAD_BYTES / Math.max(1, bytes / events.length));
+          this.readAheadEvents = Math.max(1, Math.min(READ_AHEAD_FETCHES * this.maxFetch, byBytes));
           if (this.bufHead >= this.buffer.length) {
             this.buffer = events;
             this.bufHead = 0;
