@@ -16,6 +16,7 @@ import type { Json } from './json.js';
 import type { PartitionInfo } from './metadata.js';
 import { InlineThreadPool, type ThreadPool } from './thread-pool.js';
 import type { TopicHandle } from './topic.js';
+import type { Closeable } from './open-resources.js';
 
 export const NO_MORE_EVENTS: EventID = 0xffff_ffff_ffff_ffffn;
 export const NoMoreEvents = NO_MORE_EVENTS;
@@ -216,7 +217,10 @@ export class ConsumerImpl implements Consumer, EventOwner {
     targets: readonly number[],
     o: ConsumerOptions,
     defaultPool: ThreadPool,
+    /** The driver's set of open consumers: this one is in it until closed. */
+    private readonly openSet?: Set<Closeable>,
   ) {
+    openSet?.add(this);
     this.targets = targets;
     this.batchSize = o.batchSize ?? 'adaptive';
     this.maxNumBatches = o.maxNumBatches ?? 2;
@@ -585,6 +589,7 @@ export class ConsumerImpl implements Consumer, EventOwner {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.openSet?.delete(this);
     this.abort.abort();
     for (const f of this.waiting) f.reject(new DiasporaError('Consumer is closed', { code: ErrorCodes.CLOSED }));
     this.waiting = [];

@@ -3,6 +3,7 @@
  * topics. Drivers implement DriverImpl (driver-spi.ts); this facade adds component handling and
  * the behaviour every driver shares.
  */
+import { OpenResources } from './open-resources.js';
 import {
   PartitionSelector,
   Serializer,
@@ -48,6 +49,8 @@ let builtins: Promise<unknown> | undefined;
 export class Driver {
   private readonly pool = new InlineThreadPool();
   private closed = false;
+  /** @internal Topic handles, producers and consumers opened through this driver and still open. */
+  readonly openResources = new OpenResources();
 
   private constructor(
     readonly type: string,
@@ -120,9 +123,14 @@ export class Driver {
     return makeThreadPool(count);
   }
 
+  /** Closes every topic handle, producer (flushing it) and consumer still open, then releases the driver's storage. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.impl.close();
+    try {
+      await this.openResources.closeAll();
+    } finally {
+      await this.impl.close();
+    }
   }
 }

@@ -13,6 +13,7 @@ import { Deferred, type Future } from './future.js';
 import type { Json } from './json.js';
 import { Metadata } from './metadata.js';
 import { InlineThreadPool, type ThreadPool } from './thread-pool.js';
+import type { Closeable } from './open-resources.js';
 import type { TopicHandle } from './topic.js';
 
 export type Ordering = 'strict' | 'loose';
@@ -270,6 +271,8 @@ export class ProducerImpl implements Producer {
     private readonly writer: TopicWriter,
     o: ProducerOptions,
     defaultPool: ThreadPool,
+    /** The driver's set of open producers: this one is in it until closed. */
+    private readonly openSet?: Set<Closeable>,
   ) {
     this.name = o.name ?? '';
     this.batchSize = o.batchSize ?? 'adaptive';
@@ -295,6 +298,7 @@ export class ProducerImpl implements Producer {
     this.numPartitions = topic.partitions.length;
     this.parts = Array.from({ length: this.numPartitions }, () => new PartitionState());
     this.maxWrites = Math.max(1, writer.maxConcurrentAppends ?? 1);
+    openSet?.add(this);
   }
 
   push(metadata: Metadata | Json, data?: DataLike, o?: PushOptions): Future<EventID> {
@@ -584,6 +588,7 @@ export class ProducerImpl implements Producer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.openSet?.delete(this);
     if (this.lingerTimer !== undefined) {
       // close() flushes every open batch: the timer has nothing left to do
       clearTimeout(this.lingerTimer);

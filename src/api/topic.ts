@@ -40,7 +40,9 @@ export class TopicHandleImpl implements TopicHandle {
     readonly validator: ValidatorImpl,
     readonly partitionSelector: PartitionSelectorImpl,
     readonly serializer: SerializerImpl,
-  ) {}
+  ) {
+    driver.openResources.topics.add(this);
+  }
 
   get partitions(): readonly PartitionInfo[] {
     return this.impl.partitions;
@@ -63,7 +65,7 @@ export class TopicHandleImpl implements TopicHandle {
       batchSize: o.batchSize ?? 'adaptive',
       lingerMs: o.lingerMs ?? 5,
     });
-    return new ProducerImpl(this, writer, o, this.driver.defaultThreadPool());
+    return new ProducerImpl(this, writer, o, this.driver.defaultThreadPool(), this.driver.openResources.producers);
   }
 
   async consumer(name: string, o: ConsumerOptions = {}): Promise<Consumer> {
@@ -101,12 +103,21 @@ export class TopicHandleImpl implements TopicHandle {
       options: objectOption(o.options, 'Consumer'),
     });
     const ackIntervalMs = o.ackIntervalMs ?? this.impl.defaultAckIntervalMs;
-    return new ConsumerImpl(name, this, source, targets, ackIntervalMs === undefined ? o : { ...o, ackIntervalMs }, this.driver.defaultThreadPool());
+    return new ConsumerImpl(
+      name,
+      this,
+      source,
+      targets,
+      ackIntervalMs === undefined ? o : { ...o, ackIntervalMs },
+      this.driver.defaultThreadPool(),
+      this.driver.openResources.consumers,
+    );
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.driver.openResources.topics.delete(this);
     await this.impl.close();
   }
 }

@@ -1462,6 +1462,39 @@ export function driverConformanceSuite(h: DriverHarness): void {
         checkDensePerPartition(es, seqOf);
       });
 
+      it("driver.close() closes what was opened through it: producers flush, pending pulls reject 'Consumer is closed'", { timeout: 20000 }, async () => {
+        const d = await h.createDriver();
+        track(() => d.close());
+        const name = h.topicName('t');
+        await d.createTopic(name, { options: h.topicOptions(2) });
+        const t = await d.openTopic(name);
+        // never closed by the test: the driver's close must end them
+        const p = await t.producer({ batchSize: 1000, lingerMs: 60000 });
+        const fs: Future<bigint>[] = [];
+        for (let seq = 0; seq < 40; seq++) fs.push(p.push({ seq }, seq % 2 === 0 ? bytes(seq, 64) : undefined));
+        const idle = await t.consumer('closing', { startFrom: 'latest' });
+        // (settled into a value at once: it rejects during close(), before the assertion below looks at it)
+        const pending = idle.pull().wait(60000).then((e) => e, (err: unknown) => err);
+        const it = idle[Symbol.asyncIterator]();
+        const iterating = it.next();
+        await sleep(50);
+        await within(d.close(), 10000, 'driver close');
+        assert.ok(fs.every((f) => f.completed()), `${fs.filter((f) => !f.completed()).length} push futures pending after driver.close()`);
+        const outcome = await within(pending, 2000, 'pending pull after driver.close()');
+        assert.ok(outcome instanceof DiasporaError && /Consumer is closed/.test(outcome.message), `pending pull ended with ${String(outcome)}`);
+        assert.deepEqual(await within(iterating, 2000, 'iteration after driver.close()'), { done: true, value: undefined });
+        await assert.rejects(p.push({ seq: 99 }).wait(1000), /Producer is closed/);
+        await assert.rejects(d.openTopic(name), /Driver is closed/);
+        // everything pushed before the close is stored, once
+        const d2 = h.createPeerDriver !== undefined ? await peerDriver(d) : undefined;
+        if (d2 !== undefined) {
+          const c = await newConsumer(await openTopic(d2, name), '');
+          const es = await pullN(c, 40);
+          await assertNoMore(c);
+          assert.equal(new Set(es.map(seqOf)).size, 40);
+        }
+      });
+
       it('lingerMs writes a partial explicit batch without flush', { timeout: 10000 }, async () => {
         const d = await newDriver();
         const t = await newTopic(d, 1);
