@@ -126,7 +126,7 @@ export async function readInfoValues(fetcher: KafkaFetchClient, infoTopic: strin
   return out;
 }
 
-/** The info-topic warning of §4.1 (defaults are used). */
+/** The info-topic warning of §4.1 (defaults are used), with octopus's own prefix so that log searches for it keep working. */
 export function warnInfoTopic(kafkaInfoTopic: string): void {
-  log.warn(`Could not read info topic ${kafkaInfoTopic}, using default validator, serializer, and partition selector`);
+  log.warn(`[octopus:warning] Could not read info topic ${kafkaInfoTopic}, using default validator, serializer, and partition selector`);
 }

@@ -150,7 +150,7 @@ kafkaSuite('kafka driver acceptance (kafka-octopus.md §11)', (env: KafkaEnv) =>
       } finally {
         setLogSink(undefined);
       }
-      assert.ok(logs.includes(`[warning] Could not read info topic __info_${name}, using default validator, serializer, and partition selector`), logs.join('\n'));
+      assert.ok(logs.includes(`[warning] [octopus:warning] Could not read info topic __info_${name}, using default validator, serializer, and partition selector`), logs.join('\n'));
       assert.ok(!(await d.listTopics()).has(name), 'a topic without info topic is listed');
     });
   });

@@ -131,7 +131,7 @@ describe('kafka driver over a fake client', () => {
     const t = await open(d, 'plain');
     assert.equal(t.partitions.length, 2);
     assert.deepEqual(t.serializer.metadata().json, { type: 'default' });
-    assert.ok(logs.includes('[warning] Could not read info topic __info_plain, using default validator, serializer, and partition selector'), logs.join('\n'));
+    assert.ok(logs.includes('[warning] [octopus:warning] Could not read info topic __info_plain, using default validator, serializer, and partition selector'), logs.join('\n'));
     c.addTopic('short', 1);
     c.addTopic('__info_short', 1);
     c.append('__info_short', 0, Buffer.from('{"type":"default"}'));
