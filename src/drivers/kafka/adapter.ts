@@ -41,6 +41,7 @@ import {
   type Reader,
   type RequestCreator,
 } from '@platformatic/kafka';
+import { subscribe } from 'node:diagnostics_channel';
 import { log } from '../../api/logging.js';
 import type {
   FetchParams,
@@ -59,6 +60,25 @@ import { KafkaClientError, type KafkaErrorKind } from './client-errors.js';
 import { decodeRecordBatches, encodeRuns, nextSequence, type RecordRun } from './record-batch.js';
 import { SequenceGuard } from './sequence-guard.js';
 import type { Compression, ConnectionSettings, ConsumerSettings, Isolation, ProducerSettings } from './options.js';
+
+// ---------------------------------------------------------------------------------------------
+// Stray connection errors
+
+/**
+ * The library listens for a connection's 'error' events only until the first one (its pool's
+ * `once('error')`): a second error on the same connection — e.g. the reset that follows a SASL
+ * failure when the broker drops the connection instead of closing it — is an 'error' event
+ * without a listener, i.e. an uncaught exception that ends the process. Every connection gets a
+ * permanent listener as it starts connecting (the library's diagnostics channel hands it over);
+ * the failures themselves still reach the callers through the library's callbacks.
+ */
+const guarded = new WeakSet<object>();
+subscribe('tracing:plt:kafka:connections:connects:start', (message) => {
+  const connection = (message as { connection?: { on?: (event: 'error', listener: (err: unknown) => void) => unknown } }).connection;
+  if (connection?.on === undefined || guarded.has(connection)) return;
+  guarded.add(connection);
+  connection.on('error', (err: unknown) => log.debug(`Kafka connection error (reported to the request that met it): ${err instanceof Error ? err.message : String(err)}`));
+});
 
 // ---------------------------------------------------------------------------------------------
 // Errors

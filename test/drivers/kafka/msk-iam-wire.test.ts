@@ -20,7 +20,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
@@ -182,13 +182,18 @@ class FakeMskBroker {
   /** Anything the fake did not expect (unknown API, bad encoding): the test asserts none. */
   readonly problems: string[] = [];
   connections = 0;
+  resets = 0;
   private readonly sockets = new Set<TLSSocket>();
 
-  private constructor(private readonly server: Server) {}
+  private constructor(
+    private readonly server: Server,
+    /** Reset (RST) each connection just after the failure response instead of ending it. */
+    private readonly reset: boolean,
+  ) {}
 
-  static async start(cert: Cert): Promise<FakeMskBroker> {
+  static async start(cert: Cert, o: { reset?: boolean } = {}): Promise<FakeMskBroker> {
     const server = createServer({ cert: cert.cert, key: cert.key });
-    const broker = new FakeMskBroker(server);
+    const broker = new FakeMskBroker(server, o.reset ?? false);
     server.on('secureConnection', (s) => broker.accept(s));
     server.on('tlsClientError', (err) => broker.problems.push(`TLS error: ${err.message}`));
     await new Promise<void>((resolve, reject) => {
@@ -269,7 +274,19 @@ class FakeMskBroker {
       // session_lifetime_ms INT64, TAG_BUFFER
       const message = Buffer.from(FAKE_MESSAGE);
       const body = [int16(SASL_AUTHENTICATION_FAILED), uvarint(message.length + 1), message, uvarint(1), Buffer.alloc(8), uvarint(0)];
-      socket.end(responseFrame(correlationId, true, body)); // a broker closes the connection after an authentication failure
+      if (this.reset) {
+        // the client closes its side after the failure; answer that with a reset (RST), which a TLS
+        // socket cannot send: its TCP socket (`_parent`, internal) can
+        socket.once('end', () => {
+          const tcp = (socket as unknown as { _parent?: Socket })._parent;
+          if (tcp?.resetAndDestroy === undefined) this.problems.push(`connection ${connection}: no TCP socket to reset`);
+          else {
+            tcp.resetAndDestroy();
+            this.resets++;
+          }
+        });
+        socket.write(responseFrame(correlationId, true, body));
+      } else socket.end(responseFrame(correlationId, true, body)); // a broker closes the connection after an authentication failure
     } else {
       throw new Error(`unexpected request: api key ${apiKey} v${apiVersion}`);
     }
@@ -335,8 +352,8 @@ interface Attempt {
 }
 
 /** `Driver.create('kafka', …)` with MSK IAM against a fresh fake broker; the driver must fail. */
-async function connectThroughFake(cert: Cert, credentials: AwsCredentials): Promise<Attempt> {
-  const broker = await FakeMskBroker.start(cert);
+async function connectThroughFake(cert: Cert, credentials: AwsCredentials, o: { reset?: boolean } = {}): Promise<Attempt> {
+  const broker = await FakeMskBroker.start(cert, o);
   try {
     const env: Record<string, string> = { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey };
     if (credentials.sessionToken !== undefined) env['AWS_SESSION_TOKEN'] = credentials.sessionToken;
@@ -474,6 +491,32 @@ describe('AWS MSK IAM token on the wire (fake SASL_SSL broker)', () => {
       assert.equal(url.searchParams.get('X-Amz-Security-Token'), SESSION_TOKEN);
     } finally {
       await within(a.broker.close(), 5000, 'closing the fake broker');
+    }
+  });
+
+  it('a broker that resets the connection after the failure reply does not crash the process', { timeout: 30_000 }, async (t) => {
+    const c = certOrSkip(t);
+    if (c === undefined) return;
+    // the client library stops listening for a connection's errors once it has failed: the reset
+    // that follows was an uncaught 'error' event (a crash of any process using the driver)
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => void uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const credentials = { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY };
+      const a = await connectThroughFake(c, credentials, { reset: true });
+      try {
+        assert.ok(a.error instanceof DiasporaError, `expected a DiasporaError, got ${String(a.error)}`);
+        assert.match(a.error.message, /SASL authentication failed/);
+        await new Promise((r) => setTimeout(r, 500)); // the resets arrive after the rejection
+        assert.deepEqual(a.broker.problems, []);
+        assert.ok(a.broker.resets >= 1, 'the fake reset no connection');
+        assert.deepEqual(uncaught.map(String), []);
+      } finally {
+        await within(a.broker.close(), 5000, 'closing the fake broker');
+      }
+    } finally {
+      process.off('uncaughtException', onUncaught);
     }
   });
 });
