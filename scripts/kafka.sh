@@ -29,6 +29,11 @@ modes:
 environment:
   KAFKA_DATA_DIR        data directory (default <checkout>/.kafka/<mode>)
   KAFKA_START_TIMEOUT   seconds to wait for readiness (default 90)
+  KAFKA_ADVERTISED_PORT plain mode, start only: advertise PLAINTEXT://127.0.0.1:PORT instead of the port the
+                        broker listens on (a fault test's proxy on PORT then sees every client connection, as
+                        clients connect to the advertised address after bootstrapping). The broker still listens
+                        on a free port of its own: start prints it first as LISTENING=127.0.0.1:REAL, then
+                        127.0.0.1:PORT as the last line (the bootstrap address); status and restart print the same.
   KAFKA_HEAP_OPTS       heap flags (default "-Xms256m -Xmx1g"; multi: "-Xms128m -Xmx512m" per broker)
   KAFKA_JVM_OPTS        extra JVM flags appended to the defaults
   JAVA_HOME             Java >= 17 to use (default: java on PATH)
@@ -79,6 +84,14 @@ case $mode in
   plain | secure | multi) ;;
   *) die 2 "unknown mode: $mode (plain, secure or multi)" ;;
 esac
+# KAFKA_ADVERTISED_PORT: read by `start --mode plain` only (restart and status reuse what start configured)
+adv_port=
+if [ "$cmd" = start ] && [ -n "${KAFKA_ADVERTISED_PORT:-}" ]; then
+  [ "$mode" = plain ] || die 2 "KAFKA_ADVERTISED_PORT is honoured in plain mode only (mode: $mode)"
+  [[ $KAFKA_ADVERTISED_PORT =~ ^[0-9]{1,5}$ ]] && [ "$((10#$KAFKA_ADVERTISED_PORT))" -ge 1 ] && [ "$((10#$KAFKA_ADVERTISED_PORT))" -le 65535 ] ||
+    die 2 "KAFKA_ADVERTISED_PORT must be a port number (1-65535), not '$KAFKA_ADVERTISED_PORT'"
+  adv_port=$((10#$KAFKA_ADVERTISED_PORT))
+fi
 
 DATA_DIR=$(realpath -m "${KAFKA_DATA_DIR:-$ROOT/.kafka/$mode}")
 case $DATA_DIR in
@@ -480,7 +493,7 @@ exec_broker() { # dir heap
 
 # Prepare, format and launch one cluster in dir (kind plain|secure); records broker.pid and the address files.
 launch_cluster() { # dir kind heap [plain-port controller-port]
-  local dir=$1 kind=$2 heap=$3 cid pid p_plain p_ctrl p_sasl_ssl p_sasl_plain p_ssl
+  local dir=$1 kind=$2 heap=$3 cid pid p_plain p_ctrl p_adv= p_sasl_ssl p_sasl_plain p_ssl
   local -a ports=("${@:4}") fmt=()
   safe_wipe "$dir"
   mkdir -p "$dir"
@@ -515,13 +528,22 @@ EOF
     fmt=(-S "SCRAM-SHA-256=[name=$SCRAM_USER,password=$SCRAM_PASSWORD]"
       -S "SCRAM-SHA-512=[name=$SCRAM_USER,password=$SCRAM_PASSWORD]")
   else
-    [ ${#ports[@]} = 2 ] || read -r -a ports <<<"$(helper ports 2)"
+    if [ ${#ports[@]} != 2 ]; then
+      # with an advertised port (free when nobody listens on it yet): never listen on that one
+      for _ in 1 2 3 4 5; do
+        read -r -a ports <<<"$(helper ports 2)"
+        [ -n "$adv_port" ] && { [ "${ports[0]:-}" = "$adv_port" ] || [ "${ports[1]:-}" = "$adv_port" ]; } || break
+        ports=()
+      done
+    fi
     [ ${#ports[@]} = 2 ] || die 1 "could not pick free ports"
     p_plain=${ports[0]} p_ctrl=${ports[1]}
+    # multi mode launches plain clusters too, but adv_port is only set for --mode plain
+    p_adv=${adv_port:-$p_plain}
     write_common_properties "$props" "$dir" "$p_plain" "$p_ctrl"
     cat >>"$props" <<EOF
 listeners=PLAINTEXT://127.0.0.1:$p_plain,CONTROLLER://127.0.0.1:$p_ctrl
-advertised.listeners=PLAINTEXT://127.0.0.1:$p_plain
+advertised.listeners=PLAINTEXT://127.0.0.1:$p_adv
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 EOF
   fi
@@ -534,7 +556,8 @@ EOF
 
   exec_broker "$dir" "$heap"
   pid=$(read_pid "$dir")
-  echo "127.0.0.1:$p_plain" >"$dir/bootstrap"
+  # bootstrap: the address clients start from (the advertised one); listeners: where the broker listens
+  echo "127.0.0.1:${p_adv:-$p_plain}" >"$dir/bootstrap"
   if [ "$kind" = secure ]; then
     printf 'PLAINTEXT=127.0.0.1:%s\nSASL_SSL=127.0.0.1:%s\nSASL_PLAINTEXT=127.0.0.1:%s\nSSL=127.0.0.1:%s\n' \
       "$p_plain" "$p_sasl_ssl" "$p_sasl_plain" "$p_ssl" >"$dir/listeners"
@@ -548,17 +571,24 @@ EOF
       "cluster_id=$cid" "pid:json=$pid"
   else
     printf 'PLAINTEXT=127.0.0.1:%s\n' "$p_plain" >"$dir/listeners"
-    helper json "$dir/endpoints.json" mode=plain "bootstrap=127.0.0.1:$p_plain" "PLAINTEXT=127.0.0.1:$p_plain" \
-      "cluster_id=$cid" "pid:json=$pid"
+    local -a adv_json=()
+    [ "$p_adv" = "$p_plain" ] || adv_json=("advertised=127.0.0.1:$p_adv")
+    helper json "$dir/endpoints.json" mode=plain "bootstrap=127.0.0.1:$p_adv" "PLAINTEXT=127.0.0.1:$p_plain" \
+      "${adv_json[@]}" "cluster_id=$cid" "pid:json=$pid"
   fi
-  log "started $kind broker pid $pid in $dir (PLAINTEXT 127.0.0.1:$p_plain, controller 127.0.0.1:$p_ctrl)"
+  log "started $kind broker pid $pid in $dir (PLAINTEXT 127.0.0.1:$p_plain, controller 127.0.0.1:$p_ctrl${adv_port:+, advertised as 127.0.0.1:$adv_port})"
 }
 
-probe_target() { # dir -> NAME|PID|BOOTSTRAP|OTHER...
-  local dir=$1 spec addr
-  spec="$dir|$(read_pid "$dir")|$(cat "$dir/bootstrap")"
+listening_plaintext() { # dir -> where the PLAINTEXT listener listens (= bootstrap, unless advertised elsewhere)
+  sed -n 's/^PLAINTEXT=//p' "$1/listeners"
+}
+
+probe_target() { # dir -> NAME|PID|PLAINTEXT|OTHER... (the probe talks to the listeners, not to an advertised address)
+  local dir=$1 spec addr plain
+  plain=$(listening_plaintext "$dir")
+  spec="$dir|$(read_pid "$dir")|$plain"
   while IFS='=' read -r _ addr; do
-    [ "$addr" = "$(cat "$dir/bootstrap")" ] || spec+="|$addr"
+    [ "$addr" = "$plain" ] || spec+="|$addr"
   done <"$dir/listeners"
   echo "$spec"
 }
@@ -566,7 +596,11 @@ probe_target() { # dir -> NAME|PID|BOOTSTRAP|OTHER...
 print_result() { # mode-specific stdout; the last line is a bootstrap address
   local d
   case $mode in
-    plain) cat "$DATA_DIR/bootstrap" ;;
+    plain)
+      # advertised elsewhere (KAFKA_ADVERTISED_PORT): first where the broker really listens
+      [ "$(listening_plaintext "$DATA_DIR")" = "$(cat "$DATA_DIR/bootstrap")" ] || echo "LISTENING=$(listening_plaintext "$DATA_DIR")"
+      cat "$DATA_DIR/bootstrap"
+      ;;
     secure) cat "$DATA_DIR/listeners" "$DATA_DIR/bootstrap" ;;
     multi) cat "$DATA_DIR/bootstraps" ;;
   esac
@@ -595,6 +629,9 @@ do_start() {
     heap=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
   fi
   for d in "${dirs[@]}"; do cluster_running "$d" || { todo+=("$d"); all=0; }; done
+  if [ $all = 1 ] && [ -n "$adv_port" ] && [ "$(cat "$DATA_DIR/bootstrap")" != "127.0.0.1:$adv_port" ]; then
+    die 1 "the broker running in $DATA_DIR advertises $(cat "$DATA_DIR/bootstrap"), not 127.0.0.1:$adv_port (stop it first)"
+  fi
   t0=$(date +%s%N)
   if [ $all = 1 ]; then
     log "already running ($DATA_DIR); checking readiness"

@@ -164,6 +164,15 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${randomBytes(5).toString('hex')}`;
 }
 
+export interface OwnBrokerOptions {
+  /**
+   * Advertise `PLAINTEXT://127.0.0.1:<advertisedPort>` instead of the port the broker listens on
+   * (scripts/kafka.sh's KAFKA_ADVERTISED_PORT): clients bootstrap from, and then connect to, that
+   * port — e.g. a test's proxy forwarding to `listening`.
+   */
+  advertisedPort?: number;
+}
+
 /**
  * A broker of a test's own (scripts/kafka.sh, plain mode, in a temporary directory), for fault
  * tests that freeze, kill or restart it without disturbing the shared one.
@@ -171,12 +180,24 @@ export function uniqueName(prefix: string): string {
 export class OwnBroker {
   readonly dir = mkdtempSync(join(tmpdir(), 'diaspora-own-broker-'));
   pid = NaN;
+  /** The address clients bootstrap from (the advertised one). */
   bootstrap = '';
+  /** Where the broker listens: `bootstrap`, unless `advertisedPort` was given. */
+  listening = '';
   /** Why start() failed ('' when running). */
   error = '';
 
+  constructor(private readonly options: OwnBrokerOptions = {}) {}
+
+  private env(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, KAFKA_DATA_DIR: this.dir };
+    delete env['KAFKA_ADVERTISED_PORT'];
+    if (this.options.advertisedPort !== undefined) env['KAFKA_ADVERTISED_PORT'] = String(this.options.advertisedPort);
+    return env;
+  }
+
   private run(args: string[], timeout: number): SpawnSyncReturns<string> {
-    return spawnSync('bash', [OWN_BROKER_SCRIPT, ...args, '--mode', 'plain'], { env: { ...process.env, KAFKA_DATA_DIR: this.dir }, encoding: 'utf8', timeout });
+    return spawnSync('bash', [OWN_BROKER_SCRIPT, ...args, '--mode', 'plain'], { env: this.env(), encoding: 'utf8', timeout });
   }
 
   private readPid(): number {
@@ -191,12 +212,18 @@ export class OwnBroker {
   start(): boolean {
     const r = this.run(['start'], 120_000);
     this.pid = this.readPid();
-    const bootstrap = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-    if (r.status === 0 && Number.isInteger(this.pid) && this.pid > 0 && /^127\.0\.0\.1:\d+$/.test(bootstrap)) {
+    const lines = (r.stdout ?? '').trim().split('\n');
+    const bootstrap = lines[lines.length - 1] ?? '';
+    // advertised elsewhere: the line before the bootstrap says where the broker listens
+    const listening = lines.find((l) => l.startsWith('LISTENING='))?.slice('LISTENING='.length) ?? bootstrap;
+    const adv = this.options.advertisedPort;
+    const addresses = /^127\.0\.0\.1:\d+$/.test(bootstrap) && /^127\.0\.0\.1:\d+$/.test(listening) && (adv === undefined ? listening === bootstrap : bootstrap === `127.0.0.1:${adv}` && listening !== bootstrap);
+    if (r.status === 0 && Number.isInteger(this.pid) && this.pid > 0 && addresses) {
       this.bootstrap = bootstrap;
+      this.listening = listening;
       return true;
     }
-    this.error = `scripts/kafka.sh start --mode plain failed (exit ${r.status}, pid ${this.pid}, bootstrap ${bootstrap})\n${r.stderr}`;
+    this.error = `scripts/kafka.sh start --mode plain failed (exit ${r.status}, pid ${this.pid}, bootstrap ${bootstrap}, listening ${listening})\n${r.stderr}`;
     return false;
   }
 
@@ -204,7 +231,7 @@ export class OwnBroker {
   restart(kill: boolean): Promise<{ code: number | null; stderr: string }> {
     return new Promise((resolve) => {
       const args = [OWN_BROKER_SCRIPT, 'restart', '--mode', 'plain', ...(kill ? ['--kill'] : [])];
-      const child = spawn('bash', args, { env: { ...process.env, KAFKA_DATA_DIR: this.dir }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn('bash', args, { env: this.env(), stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
