@@ -67,7 +67,8 @@ import type { Compression, ConnectionSettings, ConsumerSettings, Isolation, Prod
 /**
  * The library listens for a connection's 'error' events only until the first one (its pool's
  * `once('error')`): a second error on the same connection — e.g. the reset that follows a SASL
- * failure when the broker drops the connection instead of closing it — is an 'error' event
+ * failure when the broker drops the connection instead of closing it, or a reset while the
+ * connection authenticates (the socket's error, then the failed SASL request's) — is an 'error' event
  * without a listener, i.e. an uncaught exception that ends the process. Every connection gets a
  * permanent listener as it starts connecting (the library's diagnostics channel hands it over);
  * the failures themselves still reach the callers through the library's callbacks.
