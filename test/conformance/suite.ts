@@ -33,6 +33,7 @@ import {
   type ThreadPool,
   type TopicHandle,
 } from '../../src/index.js';
+import { within } from '../helpers/within.js';
 
 export interface DriverHarness {
   /** 'files', 'memory', later 'kafka'. */
@@ -75,19 +76,6 @@ function bytes(seed: number, len: number): Buffer {
   const b = Buffer.allocUnsafe(len);
   for (let j = 0; j < len; j++) b[j] = (seed * 31 + j * 7) & 0xff;
   return b;
-}
-
-/** Rejects with a clear message when `p` does not settle within `ms`. */
-async function within<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: did not settle within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([Promise.resolve(p), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function pullOne(c: Consumer, ms = 5000): Promise<Event> {

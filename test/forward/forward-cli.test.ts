@@ -7,7 +7,6 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import {
   CtlProcess,
@@ -26,6 +25,7 @@ import {
   type NewEvent,
   type ReadEvent,
 } from '../helpers/cli.js';
+import { httpGet } from '../helpers/http.js';
 
 const T = { timeout: 60_000 };
 const RUNNING = '[info] Forwarding daemon running. Press Ctrl+C to stop.';
@@ -195,19 +195,6 @@ function assertCrashAccounting(visible: Map<number, bigint>, committed: Map<numb
   return window;
 }
 
-function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (s: string) => (body += s));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 function fatal(stderr: string): string[] {
   return logLines(stderr).filter((l) => l.startsWith('[error] '));

@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { DiasporaError, Driver, ErrorCodes } from '../../../src/index.js';
 import { MSK_USER_AGENT, mskIamToken, type AwsCredentials } from '../../../src/drivers/kafka/msk-iam.js';
+import { within } from '../../helpers/within.js';
 
 const REGION = 'eu-west-1';
 const ACCESS_KEY_ID = 'AKIDEXAMPLE';
@@ -295,16 +296,6 @@ class FakeMskBroker {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** `p`, or a rejection after `ms` (every wait of this file is bounded). */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no outcome within ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const AWS_VARS = [
   'AWS_ACCESS_KEY_ID',
