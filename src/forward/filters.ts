@@ -2,10 +2,10 @@
  * Forwarding filters and transforms (forwarding.md §8): JavaScript modules whose factory returns
  * `{ id, allow?, transform?, close? }`. They see metadata, data, headers and source coordinates.
  */
-import type { DataSegments } from '../api/data-segments.js';
+import { DataSegments, type DataLike } from '../api/data-segments.js';
 import { errorMessage } from '../api/errors.js';
 import type { Json } from '../api/json.js';
-import type { Metadata } from '../api/metadata.js';
+import { Metadata } from '../api/metadata.js';
 import type { FilterConfig } from './config.js';
 import { ForwardConfigError } from './config.js';
 import { loadPluginExport } from './plugins.js';
@@ -58,8 +58,26 @@ export async function applyFilters(filters: readonly Filter[], e: ForwardEvent):
     if (f.transform !== undefined) {
       const t = await f.transform(cur);
       if (t === null) return { droppedBy: f.id };
-      cur = t;
+      cur = checkedEvent(f.id, t);
     }
   }
   return cur;
+}
+
+/**
+ * What a transform returned, as a ForwardEvent: metadata given as plain JSON and data as a Buffer (or a list of
+ * segments) are converted; anything else is an error naming the filter, which goes through the policy's
+ * `filter_errors` handling like an exception of the filter itself.
+ */
+function checkedEvent(id: string, t: unknown): ForwardEvent {
+  if (typeof t !== 'object' || t === null || Array.isArray(t) || !('metadata' in t)) {
+    throw new Error(`Filter '${id}' transform must return an event (an object with metadata) or null, not ${t === null ? 'null' : Array.isArray(t) ? 'an array' : typeof t}`);
+  }
+  const e = t as { metadata: unknown; data?: unknown; headers?: unknown; source?: unknown };
+  if (e.headers !== undefined && (typeof e.headers !== 'object' || e.headers === null || Object.values(e.headers).some((v) => typeof v !== 'string'))) {
+    throw new Error(`Filter '${id}' transform returned headers that are not an object of strings`);
+  }
+  const metadata = e.metadata instanceof Metadata ? e.metadata : Metadata.from(e.metadata as Json);
+  const data = e.data instanceof DataSegments ? e.data : e.data === undefined || e.data === null ? DataSegments.EMPTY : DataSegments.from(e.data as DataLike);
+  return { ...(t as ForwardEvent), metadata, data, headers: (e.headers as Record<string, string> | undefined) ?? {} };
 }

@@ -576,7 +576,13 @@ export class ForwardPolicy {
     this.log.info(`Flushing producer for ${this.cfg.to.ref}...`);
     await this.producer?.close().catch((err: unknown) => this.log.error(`Flush failed for ${this.cfg.to.ref}: ${errorMessage(err)}`));
     await this.consumer?.close().catch((err: unknown) => this.log.error(`Closing the source of ${this.label} failed: ${errorMessage(err)}`));
-    for (const f of this.plugins.filters) await f.close?.();
+    for (const f of this.plugins.filters) {
+      try {
+        await f.close?.();
+      } catch (err) {
+        this.log.warn(`Filter '${f.id}' of ${this.label} failed to close: ${errorMessage(err)}`);
+      }
+    }
     for (const l of this.leases.splice(0)) l.release();
     if (this.state !== 'halted') this.setState('stopped');
     const seconds = ((this.runEnded || performance.now()) - this.runStarted) / 1000;

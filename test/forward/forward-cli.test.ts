@@ -727,6 +727,36 @@ export function register(r) {
     }
   });
 
+  test('a transform returning no event is a filter error (filter_errors: drop); JSON metadata is accepted; a filter whose close() throws is logged, exit 0', T, async () => {
+    const s = await setup();
+    try {
+      for (const name of ['xformed', 'closed']) await createTopic(s.root, name, { num_partitions: 1 });
+      writeFileSync(
+        join(s.dir, 'xform.mjs'),
+        "export default () => ({ id: 'xform', transform: (e) => (e.metadata.json.n === 3 ? undefined : e.metadata.json.n === 4 ? { ...e, metadata: { n: 40 } } : e) })\n",
+      );
+      writeFileSync(join(s.dir, 'closer.mjs'), "export default () => ({ id: 'closer', allow: () => true, close: () => { throw new Error('close boom'); } })\n");
+      writeConfig(s.config, s.root, [
+        ['- from: local/src', '  to: local/xformed', '  filters: [ { module: ./xform.mjs } ]', '  filter_errors: drop', '  retry: { min: 10ms, max: 20ms }'],
+        ['- from: local/src', '  to: local/closed', '  filters: [ { module: ./closer.mjs } ]'],
+      ]);
+      await produce(s.root, 'src', events(0, 10, { partitions: 1 }));
+      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const lines = logLines(r.stderr);
+      assert.ok(lines.some((l) => l.includes("Filter 'xform' transform must return an event (an object with metadata) or null, not undefined")), r.stderr);
+      assert.ok(lines.some((l) => l.startsWith("[warning] Filter 'closer' of local/src -> local/closed failed to close: close boom")), r.stderr);
+      assert.ok(lines.includes('[info] Forwarding daemon stopped.'), r.stderr);
+      assert.deepEqual(
+        (await readAll(s.root, 'xformed')).map((e) => (e.json as { n: number }).n),
+        [0, 1, 2, 40, 5, 6, 7, 8, 9],
+      );
+      assert.equal(await countEvents(s.root, 'closed'), 10);
+    } finally {
+      s.cleanup();
+    }
+  });
+
   test('log_format: json writes one JSON object per log line', T, async () => {
     const s = await setup({ topLevel: ['log_format: json'] });
     try {
