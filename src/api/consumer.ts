@@ -539,9 +539,19 @@ export class ConsumerImpl implements Consumer, EventOwner {
         await run(e);
       } else {
         while (inflight.size >= limit) await Promise.race(inflight);
-        const p: Promise<void> = new Promise<void>((resolve) => pool.pushWork(() => run(e as Event).then(resolve)));
+        const ev = e;
+        let done!: () => void;
+        const p = new Promise<void>((resolve) => (done = resolve));
+        try {
+          pool.pushWork(() => run(ev).then(done));
+        } catch (err) {
+          // the pool refused the task (e.g. closed): process() ends with that error
+          failure ??= { err };
+          break;
+        }
         inflight.add(p);
-        void p.then(() => inflight.delete(p));
+        const settle = (): void => void inflight.delete(p);
+        p.then(settle, settle);
       }
     }
     await Promise.all(inflight);

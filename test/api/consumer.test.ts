@@ -9,6 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Driver, type Event } from '../../src/index.js';
 import { rmDir, tempDir } from '../drivers/files/mp-helpers.js';
+import { unhandledRejectionsDuring } from '../helpers/unhandled.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -81,5 +82,32 @@ describe('consumer read-ahead in bytes (files)', () => {
       await c.close();
       await h.close();
     });
+  });
+});
+
+describe('consumer.process() with a thread pool', () => {
+  it('a pool that refuses work (closed) rejects process() and leaves no unhandled rejection behind', { timeout: 10_000 }, async () => {
+    const d = await Driver.create('memory');
+    try {
+      await d.createTopic('t');
+      const t = await d.openTopic('t');
+      const p = await t.producer();
+      for (let i = 0; i < 3; i++) p.push({ i });
+      await p.flush();
+      const c = await t.consumer('', { startFrom: 'earliest' });
+      const pool = d.makeThreadPool(2);
+      await pool.close();
+      let outcome: unknown;
+      const unhandled = await unhandledRejectionsDuring(async () => {
+        outcome = await c.process(() => undefined, { threadPool: pool, maxEvents: 3 }).then(
+          () => 'resolved',
+          (err: unknown) => err,
+        );
+      });
+      assert.match(String(outcome), /ThreadPool is closed/);
+      assert.deepEqual(unhandled.map(String), []);
+    } finally {
+      await d.close();
+    }
   });
 });
