@@ -16,13 +16,23 @@ import { CliParseError, runtimeErrorText } from './errors.js';
 import { createLogger, LOGGING_CHOICES, parseLogLevel, resolveLogStream, type Logger } from './log.js';
 
 export interface CommandContext {
-  /** Writes command results (the only stdout output besides usage texts). */
-  out: (text: string) => void;
+  /**
+   * Writes command results (the only stdout output besides usage texts). Returns false when the output is gone
+   * (the reader of a pipe left): a command that streams results stops then.
+   */
+  out: (text: string) => boolean | void;
   env: NodeJS.ProcessEnv;
 }
 
 export const defaultContext: CommandContext = {
-  out: (text) => void process.stdout.write(text),
+  out: (text) => {
+    // writes to a pipe or file are synchronous on Linux: a reader that left (EPIPE) shows at once as an errored
+    // stream (the 'error' event that follows is absorbed by main())
+    const gone = (): boolean => process.stdout.destroyed || process.stdout.errored !== null;
+    if (gone()) return false;
+    process.stdout.write(text);
+    return !gone();
+  },
   env: process.env,
 };
 

@@ -45,12 +45,22 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     const done = (): boolean => ends !== undefined && [...ends].every(([p, end]) => end === 0n || (next.get(p) ?? -1n) + 1n >= end);
     let count = 0;
     let out = '';
-    while (count < max && !stop.signal.aborted && !done()) {
+    // events are acknowledged once their lines are written: a reader that leaves does not lose them for the group
+    let written: { acknowledge(): unknown }[] = [];
+    let outputGone = false;
+    const flush = (): void => {
+      if (out.length === 0) return;
+      if (ctx.out(out) === false) outputGone = true;
+      else for (const e of written) void e.acknowledge();
+      out = '';
+      written = [];
+    };
+    while (count < max && !stop.signal.aborted && !done() && !outputGone) {
       // without --follow, a short idle wait means nothing is left (positions may start anywhere)
       const e = await consumer.pull().wait(follow ? 1000 : 500);
       if (e === undefined) {
         if (!follow) break;
-        if (out.length > 0) ctx.out(out), (out = '');
+        flush();
         continue;
       }
       if (isNoMoreEvents(e)) break;
@@ -62,11 +72,12 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
         rec['data'] = data.toString('base64');
       }
       out += dumpCompact(rec) + '\n';
-      if (out.length > 65536) ctx.out(out), (out = '');
-      void e.acknowledge();
+      written.push(e);
+      if (out.length > 65536) flush();
       count++;
     }
-    if (out.length > 0) ctx.out(out);
+    if (!outputGone) flush();
+    if (outputGone) parsed.logger.debug('The output was closed: stopping');
     await consumer.close();
     await topic.close();
   }).finally(() => {

@@ -38,7 +38,15 @@ export function usage(): string {
   ].join('\n');
 }
 
+let stdoutGuarded = false;
+
 export async function main(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
+  if (!stdoutGuarded) {
+    // a reader of our output that leaves (`consume ... | head`) is not a crash: commands notice it through
+    // ctx.out's result, and this listener keeps the stream's 'error' event (EPIPE) from being uncaught
+    stdoutGuarded = true;
+    process.stdout.on('error', () => undefined);
+  }
   const logger = createLogger({ level: 'info', stream: resolveLogStream(argv.includes('--log-stdout'), ctx.env) });
   const [first, second] = argv;
   if (first === undefined) {

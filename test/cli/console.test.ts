@@ -7,7 +7,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createTopic, logLines, produce, readAll, runCtl, tempDir, type RunResult } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, committedPositions, createTopic, ctlEnv, logLines, produce, readAll, runCtl, tempDir, type RunResult } from '../helpers/cli.js';
 
 const T = { timeout: 40_000 };
 
@@ -134,6 +135,45 @@ describe('produce / consume', { concurrency: 4 }, () => {
         stored.map((e) => e.json),
         ['first', 'caf\u00e9', 'last'],
       );
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('consume | head: the reader leaving ends consume cleanly (exit 0, no EPIPE crash); the group keeps only what was written', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const root = join(dir, 'data');
+      await createTopic(root, 't');
+      const n = 20_000;
+      await produce(root, 't', Array.from({ length: n }, (_, i) => ({ metadata: { i, pad: 'x'.repeat(100) } })));
+      const child = spawn(process.execPath, [BIN, 'consume', ...drv(root), '--name', 't', '--from-beginning', '--group', 'g'], {
+        env: ctlEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (s: string) => (stderr += s));
+      // read a little, then leave like `head -c 100`
+      await new Promise<void>((resolve) =>
+        child.stdout.once('data', () => {
+          child.stdout.pause();
+          resolve();
+        }),
+      );
+      child.stdout.destroy();
+      const code = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        child.on('exit', (c) => {
+          clearTimeout(timer);
+          resolve(c);
+        });
+      });
+      assert.equal(code, 0, stderr);
+      assert.doesNotMatch(stderr, /EPIPE|Unhandled 'error' event|\[critical\]/, stderr);
+      // the consumer was closed (positions committed), and not past what the pipe could have taken
+      const next = (await committedPositions(root, 't', 'g')).get(0) ?? 0n;
+      assert.ok(next > 0n && next < BigInt(n), `committed position ${next}`);
     } finally {
       cleanup();
     }
