@@ -1,4 +1,5 @@
 /** `diaspora-ctl fifo` (diaspora-ctl.md §7): the daemon bridging named pipes (FIFOs) and topics. */
+import { onFatalError } from './process-guard.js';
 import { Driver } from '../api/driver.js';
 import { dumpCompact } from '../api/json.js';
 import { FifoDaemon } from '../fifo/daemon.js';
@@ -77,12 +78,22 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
   };
   // installed before anything is created on disk (§7.1 step 2)
   for (const s of SIGNALS) process.on(s, onSignal);
+  let fatal = false;
+  const removeFatal = onFatalError(
+    (m) => logger.critical(m),
+    () => {
+      fatal = true;
+      daemon.requestShutdown();
+    },
+  );
   try {
-    return await Promise.race([daemon.run(), abandoned]);
+    const code = await Promise.race([daemon.run(), abandoned]);
+    return fatal ? 1 : code;
   } finally {
-    if (signals < 2) {
-      for (const s of SIGNALS) process.off(s, onSignal);
-      await driver.close().catch(() => undefined);
-    }
+    // the listeners stay until the driver is closed: a signal during the teardown must not end the process by its
+    // default action halfway through
+    if (signals < 2) await driver.close().catch(() => undefined);
+    for (const s of SIGNALS) process.off(s, onSignal);
+    removeFatal();
   }
 }

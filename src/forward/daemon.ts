@@ -3,6 +3,7 @@
  * driver and topic before any policy starts, runs one independent pipeline per policy, and shuts
  * down within `shutdown_timeout` on SIGINT/SIGTERM.
  */
+import { onFatalError } from '../cli/process-guard.js';
 import type { Server } from 'node:http';
 import type { DataAllocator, DataSelector } from '../api/data-selection.js';
 import { Driver } from '../api/driver.js';
@@ -47,6 +48,9 @@ export async function runForwardDaemon(o: DaemonOptions): Promise<number> {
   // while it runs, the daemon itself keeps the process alive: a destination stuck in a write may
   // hold no handle, and the process would otherwise exit (code 0) with events unconfirmed
   let keepAlive: NodeJS.Timeout | undefined;
+  // signal and fatal-error listeners stay until the drivers are closed: a signal during the teardown must not
+  // end the process by its default action halfway through
+  let unguard: () => void = () => undefined;
   try {
     let cfg: ForwardConfig;
     try {
@@ -161,9 +165,22 @@ export async function runForwardDaemon(o: DaemonOptions): Promise<number> {
       if (signals === 1) stop();
       else abandon();
     };
+    let fatal = false;
     if (o.handleSignals !== false) {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      const removeFatal = onFatalError(
+        (m) => (log.critical !== undefined ? log.critical(m) : log.error(m)),
+        () => {
+          fatal = true;
+          stop();
+        },
+      );
+      unguard = () => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        removeFatal();
+      };
     }
     keepAlive = setInterval(() => undefined, 1 << 30);
     const runs = policies.map((p) => p.run());
@@ -190,10 +207,7 @@ export async function runForwardDaemon(o: DaemonOptions): Promise<number> {
       await Promise.all(policies.map((p) => p.close()));
       if (policies.some((p) => p.state === 'halted')) exitCode = 1;
     }
-    if (o.handleSignals !== false) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+    if (fatal) exitCode = 1;
     log.debug(`Peak resident memory: ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
     log.info('Forwarding daemon stopped.');
     return exitCode;
@@ -207,5 +221,6 @@ export async function runForwardDaemon(o: DaemonOptions): Promise<number> {
     server?.close();
     for (const t of topics) await t.close().catch(() => undefined);
     for (const d of drivers.values()) await d.close().catch(() => undefined);
+    unguard();
   }
 }

@@ -757,6 +757,29 @@ export function register(r) {
     }
   });
 
+  for (const [how, code] of [
+    ['an exception thrown from a timer', "setTimeout(() => { throw new Error('plugin stray boom'); }, 5)"],
+    ['a rejection nobody handles', "void Promise.reject(new Error('plugin stray boom'))"],
+  ] as const) {
+    test(`a plugin's stray error (${how}) shuts the daemon down in order: [critical] with the stack, flushed, exit 1`, T, async () => {
+      const s = await setup();
+      try {
+        writeFileSync(join(s.dir, 'stray.mjs'), `export default () => ({ id: 'stray', allow: (e) => { if (e.metadata.json.n === 5) ${code}; return true; } })\n`);
+        writeConfig(s.config, s.root, [['- from: local/src', '  to: local/dst', '  filters: [ { module: ./stray.mjs } ]']]);
+        await produce(s.root, 'src', events(0, 10, { partitions: 1 }));
+        // no --stop-at-end: only the stray error ends this run
+        const r = await runCtl(['forward', '--config', s.config], { cwd: s.dir, timeoutMs: 30_000 });
+        assert.equal(r.code, 1, r.stderr);
+        const lines = logLines(r.stderr);
+        assert.ok(lines.some((l) => l.startsWith('[critical] Uncaught error, shutting down: Error: plugin stray boom')), r.stderr);
+        assert.ok(lines.includes('[info] Forwarding daemon stopped.'), r.stderr);
+        assert.equal(await countEvents(s.root, 'dst'), 10);
+      } finally {
+        s.cleanup();
+      }
+    });
+  }
+
   test('log_format: json writes one JSON object per log line', T, async () => {
     const s = await setup({ topLevel: ['log_format: json'] });
     try {
