@@ -119,7 +119,13 @@ async function writeLocked(
   // or as it was: so when the index ends where our last append left it, the metadata and data
   // ends we left are still valid places to write (past them there can only be a crashed
   // writer's orphan bytes, which no index entry references), and two of the three fstats go.
-  const indexSize = fs.fstatSync(fds.index).size;
+  const indexStat = fs.fstatSync(fds.index);
+  if (indexStat.nlink === 0) {
+    // the partition was deleted under us (e.g. the topic directory removed): appending to the unlinked files would
+    // lose the events without a word
+    throw new DiasporaError(`Partition ${part.dir} was deleted: the topic no longer exists`, { code: ErrorCodes.TOPIC_NOT_FOUND });
+  }
+  const indexSize = indexStat.size;
   const ends = part.lastAppendEnds;
   part.lastAppendEnds = undefined; // set again only when this append succeeds
   const cached = ends !== undefined && ends.index === indexSize;

@@ -97,3 +97,25 @@ describe('files writer: file ends across appends', () => {
     }
   });
 });
+
+describe('files writer: a topic deleted under a running producer', () => {
+  it('pushes after the topic directory was removed reject with a clear error instead of going to unlinked files', { timeout: 10_000 }, async () => {
+    const root = tempDir('ds-writer-deleted-');
+    const d = await Driver.create('files', { root_path: root });
+    try {
+      await d.createTopic('t');
+      const h = await d.openTopic('t');
+      const p = await h.producer({ batchSize: 1 });
+      assert.equal(await p.push({ i: 0 }).wait(5000), 0n);
+      fs.rmSync(join(root, 't'), { recursive: true, force: true });
+      await assert.rejects(p.push({ i: 1 }).wait(5000), (err: Error) => {
+        assert.match(err.message, /^Partition .*t[/\\]partitions[/\\]00000000 was deleted: the topic no longer exists$/);
+        return true;
+      });
+      await p.close().catch(() => undefined);
+    } finally {
+      await d.close().catch(() => undefined);
+      rmDir(root);
+    }
+  });
+});
