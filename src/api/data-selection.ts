@@ -59,9 +59,12 @@ function select(
   selector: DataSelector | undefined,
 ): DataDescriptor | undefined {
   const full = new DataDescriptor(location, dataSize);
-  const selected = selector === undefined ? full : selector(md, full);
-  if (selected === null || selected === undefined || selected.size === 0) return undefined;
-  return selected;
+  const selected: unknown = selector === undefined ? full : selector(md, full);
+  if (selected === null || selected === undefined) return undefined;
+  if (!(selected instanceof DataDescriptor)) {
+    throw dataError(`The data selector returned ${Array.isArray(selected) ? 'an array' : typeof selected}: expected a DataDescriptor, null or undefined`);
+  }
+  return selected.size === 0 ? undefined : selected;
 }
 
 function checkRanges(ranges: readonly ByteRange[], dataSize: number): void {

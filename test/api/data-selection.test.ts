@@ -322,3 +322,19 @@ describe('selectFromBuffer', () => {
     assert.equal(loc, 'topic/0');
   });
 });
+
+describe('a data selector returning something else than a DataDescriptor', () => {
+  for (const [what, value] of [
+    ['number', 42],
+    ['string', 'all'],
+    ['object', { offset: 0, size: 4 }],
+  ] as const) {
+    it(`${what}: a data error naming what it returned (not a silent skip)`, () => {
+      const selector = (() => value) as unknown as DataSelector;
+      assert.throws(
+        () => selectFromBuffer(md, Buffer.from(DATA), selector, undefined),
+        (err: unknown) => err instanceof DiasporaError && err.code === ErrorCodes.DATA && err.message === `The data selector returned ${typeof value}: expected a DataDescriptor, null or undefined`,
+      );
+    });
+  }
+});
