@@ -126,14 +126,39 @@ export function describeCommand(c: FifoCommand): string {
  * Accumulates control-FIFO text and yields complete lines (split on `\n`, without it). The text of an unfinished
  * line is kept until its `\n` arrives.
  */
+/**
+ * Longest control command kept (a command is a FIFO path, a topic name and a few options). A longer line is
+ * dropped as it arrives: keeping it would cost memory and time without bound (one writer that never sends a
+ * newline), and no command is that long.
+ */
+export const MAX_COMMAND_LINE = 64 * 1024;
+
 export class CommandLineSplitter {
   private pending = '';
+  /** Inside a line that was too long: everything up to its newline is dropped. */
+  private skipping = false;
+  /** Lines dropped for being longer than {@link MAX_COMMAND_LINE}; the reader reports and resets it. */
+  dropped = 0;
 
   /** Appends text and returns the lines it completes. */
   push(text: string): string[] {
-    const all = this.pending + text;
-    const lines = all.split('\n');
-    this.pending = lines.pop() as string;
+    const lines: string[] = [];
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      const piece = text.slice(start, nl);
+      if (this.skipping) this.skipping = false;
+      else if (this.pending.length + piece.length > MAX_COMMAND_LINE) this.dropped++;
+      else lines.push(this.pending + piece);
+      this.pending = '';
+      start = nl + 1;
+    }
+    const rest = text.slice(start);
+    if (this.skipping) return lines;
+    if (this.pending.length + rest.length > MAX_COMMAND_LINE) {
+      this.pending = '';
+      this.skipping = true;
+      this.dropped++;
+    } else this.pending += rest;
     return lines;
   }
 

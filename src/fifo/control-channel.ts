@@ -6,7 +6,7 @@
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { CommandLineSplitter } from './command-parser.js';
+import { CommandLineSplitter, MAX_COMMAND_LINE } from './command-parser.js';
 import { errorReason, mkfifo, openFifoReader, pathKind, type FifoReader } from './fifo-io.js';
 
 /** A start-up failure, with the exact text to log after `[error] `. */
@@ -50,6 +50,10 @@ export class ControlChannel {
     const channel = new ControlChannel(reader);
     reader.socket.on('data', (chunk: Buffer) => {
       for (const line of channel.splitter.push(channel.decoder.write(chunk))) onLine(line);
+      if (channel.splitter.dropped > 0) {
+        onError(new Error(`ignored ${channel.splitter.dropped} command line(s) longer than ${MAX_COMMAND_LINE} characters`));
+        channel.splitter.dropped = 0;
+      }
     });
     reader.socket.on('error', onError);
     return channel;

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CommandLineSplitter,
+  MAX_COMMAND_LINE,
   describeCommand,
   parseControlLine,
   trimCommandText,
@@ -181,4 +182,20 @@ test('CommandLineSplitter: split on \\n, an unfinished line waits for its end', 
   assert.equal(s.rest, 'c1 <');
   assert.deepEqual(s.push('- t1\r\n\n'), ['c1 <- t1\r', '']);
   assert.equal(s.rest, '');
+});
+
+test('CommandLineSplitter: a line longer than MAX_COMMAND_LINE is dropped (counted), the lines around it are kept', T, () => {
+  const s = new CommandLineSplitter();
+  const chunk = 'x'.repeat(1024);
+  assert.deepEqual(s.push('p1 -> t1\n' + chunk), ['p1 -> t1']);
+  // 200 KiB without a newline, in 1 KiB pieces: nothing kept beyond the limit
+  for (let i = 0; i < 200; i++) assert.deepEqual(s.push(chunk), []);
+  assert.equal(s.rest, '');
+  assert.equal(s.dropped, 1);
+  assert.deepEqual(s.push('tail of the long line\nc1 <- t1\n'), ['c1 <- t1']);
+  assert.equal(s.dropped, 1);
+  // a complete line over the limit in one chunk, and one exactly at it
+  const atLimit = 'y'.repeat(MAX_COMMAND_LINE);
+  assert.deepEqual(s.push(atLimit + 'z\n' + atLimit + '\n'), [atLimit]);
+  assert.equal(s.dropped, 2);
 });
