@@ -2,7 +2,7 @@
  * The fifo daemon (diaspora-ctl.md §7): owns the control channel, the registered producer and consumer FIFOs, the
  * topic cache, and the shutdown sequence. Control commands are executed one at a time, in arrival order.
  */
-import { unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { NoDataSelector } from '../api/data-selection.js';
 import type { Driver } from '../api/driver.js';
@@ -323,7 +323,15 @@ export class FifoDaemon {
     this.control = undefined;
     if (!this.controlCreated) return;
     this.controlCreated = false;
-    this.unlinkQuietly(this.controlPath);
+    // only a FIFO: what someone put at that path since (a regular file, a directory) is not ours to delete
+    let isFifo = false;
+    try {
+      isFifo = lstatSync(this.controlPath).isFIFO();
+    } catch {
+      return; // already gone
+    }
+    if (isFifo) this.unlinkQuietly(this.controlPath);
+    else this.logger.warn(`Not removing ${this.controlPath}: it is no longer a FIFO`);
   }
 
   private unlinkQuietly(path: string): void {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, existsSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   Daemon,
@@ -471,6 +471,26 @@ test('idle daemon with producer and consumer FIFOs (with and without reader) sta
     assert.equal((await d.stop()).code, 0);
   } finally {
     reader?.close();
+    d.kill();
+    cleanup();
+  }
+});
+
+test('shutdown removes the control FIFO only if it still is one: a regular file put at its path is left alone', T, async () => {
+  const { dir, cleanup } = tempDir();
+  const root = join(dir, 'data');
+  const ctl = join(dir, 'ctl');
+  const d = Daemon.files(root, ctl, dir);
+  try {
+    assert.ok(await waitFor(() => isFifo(ctl), 5000), `control FIFO not created\n${d.stderr}`);
+    await d.waitForLog('[info] Press Ctrl+C to stop.');
+    rmSync(ctl);
+    writeFileSync(ctl, 'precious\n');
+    const { code } = await d.stop();
+    assert.equal(code, 0, d.stderr);
+    assert.equal(readFileSync(ctl, 'utf8'), 'precious\n');
+    assert.ok(d.logLines.includes(`[warning] Not removing ${ctl}: it is no longer a FIFO`), d.stderr);
+  } finally {
     d.kill();
     cleanup();
   }
