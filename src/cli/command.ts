@@ -24,14 +24,19 @@ export interface CommandContext {
   env: NodeJS.ProcessEnv;
 }
 
+/**
+ * Writes to a pipe or file are synchronous on Linux: a reader that left (EPIPE) shows at once as an errored stream
+ * (the 'error' event that follows is absorbed by main()).
+ */
+function stdoutGone(): boolean {
+  return process.stdout.destroyed || process.stdout.errored !== null;
+}
+
 export const defaultContext: CommandContext = {
   out: (text) => {
-    // writes to a pipe or file are synchronous on Linux: a reader that left (EPIPE) shows at once as an errored
-    // stream (the 'error' event that follows is absorbed by main())
-    const gone = (): boolean => process.stdout.destroyed || process.stdout.errored !== null;
-    if (gone()) return false;
+    if (stdoutGone()) return false;
     process.stdout.write(text);
-    return !gone();
+    return !stdoutGone();
   },
   env: process.env,
 };

@@ -76,7 +76,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
       if (out.length > 65536) flush();
       count++;
     }
-    if (!outputGone) flush();
+    flush();
     if (outputGone) parsed.logger.debug('The output was closed: stopping');
     await consumer.close();
     await topic.close();

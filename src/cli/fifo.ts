@@ -1,11 +1,11 @@
 /** `diaspora-ctl fifo` (diaspora-ctl.md §7): the daemon bridging named pipes (FIFOs) and topics. */
-import { onFatalError } from './process-guard.js';
 import { Driver } from '../api/driver.js';
 import { dumpCompact } from '../api/json.js';
 import { FifoDaemon } from '../fifo/daemon.js';
 import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
 import { runtimeErrorText } from './errors.js';
 import { createLogger, resolveLogStream } from './log.js';
+import { onFatalError } from './process-guard.js';
 
 export const spec: CommandSpec = {
   path: 'fifo',

@@ -123,16 +123,16 @@ export function describeCommand(c: FifoCommand): string {
 }
 
 /**
- * Accumulates control-FIFO text and yields complete lines (split on `\n`, without it). The text of an unfinished
- * line is kept until its `\n` arrives.
- */
-/**
  * Longest control command kept (a command is a FIFO path, a topic name and a few options). A longer line is
  * dropped as it arrives: keeping it would cost memory and time without bound (one writer that never sends a
  * newline), and no command is that long.
  */
 export const MAX_COMMAND_LINE = 64 * 1024;
 
+/**
+ * Accumulates control-FIFO text and yields complete lines (split on `\n`, without it). The text of an unfinished
+ * line is kept until its `\n` arrives.
+ */
 export class CommandLineSplitter {
   private pending = '';
   /** Inside a line that was too long: everything up to its newline is dropped. */

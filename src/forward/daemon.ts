@@ -3,7 +3,6 @@
  * driver and topic before any policy starts, runs one independent pipeline per policy, and shuts
  * down within `shutdown_timeout` on SIGINT/SIGTERM.
  */
-import { onFatalError } from '../cli/process-guard.js';
 import type { Server } from 'node:http';
 import type { DataAllocator, DataSelector } from '../api/data-selection.js';
 import { Driver } from '../api/driver.js';
@@ -15,6 +14,7 @@ import { startHttpServer } from './http.js';
 import { ForwardMetrics } from './metrics.js';
 import { loadPluginFunction } from './plugins.js';
 import { ForwardPolicy, type PolicyLogger } from './policy.js';
+import { onFatalError } from '../cli/process-guard.js';
 
 export interface DaemonLogger extends PolicyLogger {
   critical?(m: string): void;
