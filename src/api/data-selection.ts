@@ -158,25 +158,30 @@ export function selectData(
 
 /**
  * Two-phase selection for drivers that read the selected bytes of many events at once: first
- * `planSelection` (runs the selector exactly once), then the driver reads the flattened ranges of
- * every planned event in bulk, then `fillSelection` allocates and scatters from memory.
+ * `planSelection` (runs the selector exactly once), then `allocateSelection` for each planned
+ * event, then the driver reads every piece straight into its destination.
  */
 export function planSelection(md: Metadata, dataSize: number, location: string, selector: DataSelector | undefined): DataDescriptor | undefined {
   return select(md, dataSize, location, selector);
 }
 
-/** Second phase of {@link planSelection}: allocation, checks, and copies through `readRange`. */
-export function fillSelection(
+/**
+ * Second phase of {@link planSelection}: runs the allocator, checks capacity and ranges, and calls
+ * `piece` for each copy step (a flattened range, split where it crosses destination segments), in
+ * logical order, without copying anything. The caller fills the pieces, and releases the returned
+ * memory if it cannot.
+ */
+export function allocateSelection(
   md: Metadata,
   dataSize: number,
   selected: DataDescriptor,
   allocator: DataAllocator | undefined,
-  readRange: ReadRange,
+  piece: ReadRange,
 ): DataSegments {
   const { mem, ranges } = prepare(md, dataSize, selected, allocator);
   try {
-    if (mem.segments.length === 1 && ranges.length === 1) readRange(ranges[0].offset, ranges[0].size, mem.segments[0], 0);
-    else scatter(ranges, mem.segments, readRange);
+    if (mem.segments.length === 1 && ranges.length === 1) piece(ranges[0].offset, ranges[0].size, mem.segments[0], 0);
+    else scatter(ranges, mem.segments, piece);
   } catch (err) {
     mem.release();
     throw err;

@@ -635,6 +635,46 @@ export function driverConformanceSuite(h: DriverHarness): void {
         }
       });
 
+      it('an allocator handing out consecutive slices of one buffer gets every event\'s bytes', { timeout: 30000 }, async () => {
+        const d = await newDriver();
+        const t = await newTopic(d, 1);
+        const total = 1500;
+        // sizes of 8-byte multiples and not: some slices are adjacent in memory as in the file, some are not
+        const len = (seq: number): number => 700 + (seq % 7) * 4;
+        const p = await newProducer(t);
+        for (let seq = 0; seq < total; seq++) p.push({ seq }, bytes(seq, len(seq)));
+        await within(p.flush(), 10000, 'flush');
+        const arena = Buffer.alloc(total * 800);
+        let used = 0;
+        const c = await newConsumer(t, '', {
+          dataSelector: (_md, full) => full.makeSubView(0, full.size),
+          dataAllocator: (_md, sel) => {
+            const slice = arena.subarray(used, used + sel.size);
+            used += (sel.size + 7) & ~7;
+            return slice;
+          },
+        });
+        for (const e of await pullN(c, total)) {
+          const seq = seqOf(e);
+          assert.equal(e.data.toBuffer().toString('hex'), bytes(seq, len(seq)).toString('hex'), `seq ${seq}: wrong data`);
+        }
+      });
+
+      it('strided selections of many events: every selected byte, in order', { timeout: 30000 }, async () => {
+        const d = await newDriver();
+        const t = await newTopic(d, 1);
+        const total = 800;
+        await fill(t, total, { dataLen: 400 });
+        // 40 blocks of 3 bytes, one every 10: more ranges per fetch than one scatter read can take (IOV_MAX)
+        const c = await newConsumer(t, '', { dataSelector: (_md, full) => full.makeStridedView(1, 40, 3, 7) });
+        for (const e of await pullN(c, total)) {
+          const seq = seqOf(e);
+          const full = bytes(seq, 400);
+          const want = Buffer.concat(Array.from({ length: 40 }, (_, k) => full.subarray(1 + 10 * k, 4 + 10 * k)));
+          assert.equal(e.data.toBuffer().toString('hex'), want.toString('hex'), `seq ${seq}: wrong selected bytes`);
+        }
+      });
+
       it('an allocator with too little memory rejects the pull with the §1 text', { timeout: 15000 }, async () => {
         const d = await newDriver();
         const t = await newTopic(d, 1);

@@ -40,6 +40,29 @@ export async function preadFull(fd: number, buf: Uint8Array, offset: number, len
   return done;
 }
 
+/**
+ * Reads the file bytes from `position` into `bufs`, in order (scatter read: preadv), until they are full or the file
+ * ends; returns the number of bytes read. libuv passes at most IOV_MAX buffers per call, so a short count is
+ * continued from where it stopped.
+ */
+export async function preadvFull(fd: number, bufs: readonly Uint8Array[], position: number): Promise<number> {
+  let done = 0;
+  let rest: Uint8Array[] = bufs.slice();
+  while (rest.length > 0) {
+    const n = await new Promise<number>((resolve, reject) => {
+      fs.readv(fd, rest as NodeJS.ArrayBufferView[], position + done, (err, got) => (err ? reject(err) : resolve(got)));
+    });
+    if (n === 0) break;
+    done += n;
+    let skip = n;
+    let i = 0;
+    while (i < rest.length && skip >= (rest[i] as Uint8Array).length) skip -= (rest[i++] as Uint8Array).length;
+    rest = rest.slice(i);
+    if (skip > 0) rest[0] = (rest[0] as Uint8Array).subarray(skip);
+  }
+  return done;
+}
+
 export function pwrite(fd: number, buf: Uint8Array, position: number): Promise<number> {
   return new Promise((resolve, reject) => {
     fs.write(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n)));

@@ -4,14 +4,14 @@
  * waiting for new data through this process's writers, fs.watch and a fallback poll.
  */
 import { deserializeRecordAt } from '../../api/components.js';
-import { FullDataSelector, NoDataSelector, fillSelection, planSelection } from '../../api/data-selection.js';
+import { FullDataSelector, NoDataSelector, allocateSelection, planSelection } from '../../api/data-selection.js';
 import type { DataDescriptor } from '../../api/data-descriptor.js';
 import type { Metadata } from '../../api/metadata.js';
 import { EventRecord } from '../../api/event.js';
 import { DataSegments } from '../../api/data-segments.js';
 import type { ConsumerSource, EventID, Headers, SourceEvent, SourceOptions } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
-import { preadFull, readBuffer } from '../common/fs-util.js';
+import { preadFull, preadvFull, readBuffer } from '../common/fs-util.js';
 import { Wakeup } from '../common/notifier.js';
 import { interleave } from '../common/round-robin.js';
 import { decodeHeadersRecords, readU64, type HeadersRecord } from './headers-file.js';
@@ -37,6 +37,74 @@ async function readParallel(fd: number, buf: Buffer, position: number): Promise<
   const reads: Promise<number>[] = [];
   for (let off = 0; off < buf.length; off += CHUNK) reads.push(preadFull(fd, buf, off, Math.min(CHUNK, buf.length - off), position + off));
   await Promise.all(reads);
+}
+
+/** A selected range of the data file and the memory it is read into. */
+interface Piece {
+  src: number;
+  dst: Uint8Array;
+}
+
+/** One scatter read: `length` file bytes from `position` into `bufs`. */
+interface ScatterRead {
+  position: number;
+  length: number;
+  bufs: Uint8Array[];
+}
+
+/** Gaps up to this size between selected ranges are read through (into {@link GAP_SCRATCH}) rather than skipped. */
+const MAX_GAP = 64 * 1024;
+/** Where the bytes of gaps go: shared by concurrent reads, since nobody reads it. */
+const GAP_SCRATCH = Buffer.allocUnsafeSlow(MAX_GAP);
+/** Bounds of one scatter read: bytes (parallel reads keep the pool threads copying together) and buffers (IOV_MAX). */
+const MAX_READ = 2 << 20;
+const MAX_BUFS = 1024;
+
+/**
+ * Groups the pieces, sorted by file position, into scatter reads. Destinations that are adjacent in memory as well as
+ * in the file (an allocator carving consecutive slices of one buffer) are merged into one buffer: the native side of a
+ * scatter read costs ~0.2 µs per buffer.
+ */
+function scatterReads(pieces: Piece[]): ScatterRead[] {
+  for (let i = 1; i < pieces.length; i++) {
+    if ((pieces[i] as Piece).src < (pieces[i - 1] as Piece).src) {
+      pieces.sort((a, b) => a.src - b.src);
+      break;
+    }
+  }
+  const reads: ScatterRead[] = [];
+  let r: ScatterRead | undefined;
+  // the destination being extended: [runStart, runEnd) of runMem's memory
+  let runMem: ArrayBufferLike | undefined;
+  let runStart = 0;
+  let runEnd = 0;
+  const endRun = (): void => {
+    if (runMem !== undefined) (r as ScatterRead).bufs.push(new Uint8Array(runMem, runStart, runEnd - runStart));
+    runMem = undefined;
+  };
+  for (const p of pieces) {
+    const d = p.dst;
+    const size = d.length;
+    const gap = r === undefined ? -1 : p.src - (r.position + r.length);
+    if (r !== undefined && gap >= 0 && gap <= MAX_GAP && r.length + gap + size <= MAX_READ && r.bufs.length + 3 <= MAX_BUFS) {
+      r.length += gap + size;
+      if (gap === 0 && d.buffer === runMem && d.byteOffset === runEnd) {
+        runEnd += size;
+        continue;
+      }
+      endRun();
+      if (gap > 0) r.bufs.push(GAP_SCRATCH.subarray(0, gap));
+    } else {
+      endRun();
+      r = { position: p.src, length: size, bufs: [] };
+      reads.push(r);
+    }
+    runMem = d.buffer;
+    runStart = d.byteOffset;
+    runEnd = runStart + size;
+  }
+  endRun();
+  return reads;
 }
 
 /** An event whose selected data is read after the whole fetch was planned. */
@@ -251,46 +319,39 @@ export class FilesSource implements ConsumerSource {
   }
 
   /**
-   * Custom selectors: the selected ranges of every event of the fetch are coalesced (gaps up to
-   * 64 KiB are read through rather than paying another I/O round trip), read with parallel
-   * preads, then scattered into each event's allocated memory.
+   * Custom selectors and allocators: every planned event's memory is allocated first, then the selected ranges of the
+   * whole fetch are read straight into it (one copy, out of the page cache), as scatter reads of up to 2 MiB run in
+   * parallel. Gaps of up to 64 KiB between ranges are read through, into a scratch buffer, rather than paying
+   * another read.
    */
   private async readSelected(files: PartitionFiles, plans: Plan[], out: SourceEvent[]): Promise<void> {
-    const ranges: { start: number; end: number }[] = [];
-    for (const p of plans) for (const r of p.selected.flatten()) if (r.size > 0) ranges.push({ start: p.dof + r.offset, end: p.dof + r.offset + r.size });
-    ranges.sort((a, b) => a.start - b.start);
-    const spans: { start: number; end: number; buf?: Buffer }[] = [];
-    for (const r of ranges) {
-      const last = spans[spans.length - 1];
-      if (last !== undefined && r.start - last.end <= 64 * 1024 && r.end - last.start <= MAX_SPAN) last.end = Math.max(last.end, r.end);
-      else spans.push({ start: r.start, end: r.end });
+    const pieces: Piece[] = [];
+    const mems: DataSegments[] = [];
+    try {
+      for (const p of plans) {
+        const dof = p.dof;
+        mems.push(
+          allocateSelection(p.metadata, p.ds, p.selected, this.o.dataAllocator, (off, size, dst, dstOffset) => {
+            pieces.push({ src: dof + off, dst: dstOffset === 0 && size === dst.length ? dst : dst.subarray(dstOffset, dstOffset + size) });
+          }),
+        );
+      }
+      const fd = files.readFd('data') as number;
+      await Promise.all(
+        scatterReads(pieces).map(async (r) => {
+          if ((await preadvFull(fd, r.bufs, r.position)) < r.length) {
+            throw new DiasporaError(`Corrupted data file: it ends before byte ${r.position + r.length}`, { code: ErrorCodes.CORRUPTED });
+          }
+        }),
+      );
+    } catch (err) {
+      for (const m of mems) m.release();
+      throw err;
     }
-    const fd = files.readFd('data') as number;
-    await Promise.all(
-      spans.map(async (sp) => {
-        sp.buf = readBuffer(sp.end - sp.start, sp.start);
-        await readParallel(fd, sp.buf, sp.start);
-      }),
-    );
-    const starts = spans.map((sp) => sp.start);
-    for (const p of plans) {
-      const data = fillSelection(p.metadata, p.ds, p.selected, this.o.dataAllocator, (off, size, dst, dstOff) => {
-        if (off + size > p.ds) throw new DiasporaError(`Requested segment [${off}, ${off + size}) exceeds data size ${p.ds}`, { code: ErrorCodes.DATA });
-        const abs = p.dof + off;
-        // the span holding abs: the last one starting at or before it
-        let lo = 0;
-        let hi = starts.length - 1;
-        while (lo < hi) {
-          const mid = (lo + hi + 1) >> 1;
-          if ((starts[mid] as number) <= abs) lo = mid;
-          else hi = mid - 1;
-        }
-        const sp = spans[lo] as { start: number; buf: Buffer };
-        sp.buf.copy(dst, dstOff, abs - sp.start, abs - sp.start + size);
-      });
+    plans.forEach((p, k) => {
       const e = out[p.slot] as SourceEvent;
-      out[p.slot] = new EventRecord(e.partitionIndex, e.idNumber ?? e.id, e.metadata, data, e.headers);
-    }
+      out[p.slot] = new EventRecord(e.partitionIndex, e.idNumber ?? e.id, e.metadata, mems[k] as DataSegments, e.headers);
+    });
   }
 
   private checkGrace(c: PartitionCursor, which: 'metadata' | 'data'): void {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { preadFull, readBuffer } from '../../../src/drivers/common/fs-util.js';
+import { preadFull, preadvFull, readBuffer } from '../../../src/drivers/common/fs-util.js';
 
 describe('fs-util readBuffer', () => {
   it('has the requested length, its own ArrayBuffer, and a 16-byte aligned start for positions that are', { timeout: 5000 }, () => {
@@ -36,6 +36,33 @@ describe('fs-util readBuffer', () => {
           assert.equal(await preadFull(fd, b, 0, len, pos), len);
           assert.ok(b.equals(bytes.subarray(pos, pos + len)));
         }
+      } finally {
+        fs.closeSync(fd);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('fs-util preadvFull', () => {
+  it('fills more buffers than one preadv takes (IOV_MAX), partial buffers included, and stops at the end of the file', { timeout: 5000 }, async () => {
+    const dir = fs.mkdtempSync(join(tmpdir(), 'fsutil-'));
+    try {
+      const bytes = Buffer.from(Array.from({ length: 20000 }, (_, i) => (i * 13 + 5) & 0xff));
+      fs.writeFileSync(join(dir, 'f'), bytes);
+      const fd = fs.openSync(join(dir, 'f'), 'r');
+      try {
+        // 3,000 buffers of 1 to 5 bytes: libuv passes 1,024 per call
+        const bufs = Array.from({ length: 3000 }, (_, i) => Buffer.alloc(1 + (i % 5)));
+        const total = bufs.reduce((s, b) => s + b.length, 0);
+        assert.equal(await preadvFull(fd, bufs, 7), total);
+        assert.ok(Buffer.concat(bufs).equals(bytes.subarray(7, 7 + total)), 'bytes differ');
+        // past the end: what exists is read, the count says how much
+        const tail = [Buffer.alloc(10), Buffer.alloc(10)];
+        assert.equal(await preadvFull(fd, tail, 19985), 15);
+        assert.ok(tail[0]?.equals(bytes.subarray(19985, 19995)));
+        assert.ok(tail[1]?.subarray(0, 5).equals(bytes.subarray(19995)));
       } finally {
         fs.closeSync(fd);
       }
