@@ -495,3 +495,53 @@ test('shutdown removes the control FIFO only if it still is one: a regular file 
     cleanup();
   }
 });
+
+test("a plugin's stray error shuts the daemon down in order: [critical] with the stack, events kept, FIFOs removed, exit 1", T, async () => {
+  const { dir, cleanup } = tempDir();
+  const root = join(dir, 'data');
+  const ctl = join(dir, 'ctl');
+  const p1 = join(dir, 'p1');
+  const trigger = join(dir, 'trigger');
+  // a driver plugin wrapping the files driver, with a timer that throws once the test creates `trigger`
+  writeFileSync(join(dir, 'package.json'), '{"type": "module"}');
+  writeFileSync(
+    join(dir, 'stray.js'),
+    `import { existsSync } from 'node:fs';
+export function register(r) {
+  r.registerDriver('strayfiles', (o) => {
+    const poll = setInterval(() => {
+      if (existsSync(${JSON.stringify(trigger)})) {
+        clearInterval(poll);
+        throw new Error('plugin stray boom');
+      }
+    }, 20);
+    return r.drivers.get('files')(o);
+  });
+}
+`,
+  );
+  const created = await runCtl(['topic', 'create', '--driver', 'files', '--driver.root_path', root, '--name', 't1'], dir);
+  assert.equal(created.code, 0, created.stderr);
+  const d = new Daemon(['--driver', `strayfiles:${join(dir, 'stray.js')}`, '--driver.root_path', root, '--control-file', ctl], dir);
+  try {
+    await d.waitForLog('[info] Press Ctrl+C to stop.');
+    await sendCommand(ctl, `${p1} -> t1`);
+    await d.waitForLog(`[info] Registered producer: ${p1} -> t1`);
+    const lines = Array.from({ length: 10 }, (_, i) => `line ${i}`);
+    await shellWrite(p1, lines.join('\n') + '\n');
+    assert.deepEqual((await readTopic(root, 't1', lines.length)).map((e) => e.metadata), lines);
+    writeFileSync(trigger, '');
+    const { code } = await d.exit(10_000);
+    assert.equal(code, 1, d.stderr);
+    const log = d.logLines;
+    const critical = log.findIndex((l) => l.startsWith('[critical] Uncaught error, shutting down: Error: plugin stray boom'));
+    assert.ok(critical >= 0, d.stderr);
+    assert.ok(log.indexOf('[info] Shutting down daemon...') > critical, d.stderr);
+    assert.ok(log.includes(`[info] Removed FIFO file: ${p1}`), d.stderr);
+    assert.ok(!existsSync(ctl), 'control FIFO removed');
+    assert.deepEqual((await readTopic(root, 't1', lines.length)).map((e) => e.metadata), lines);
+  } finally {
+    d.kill();
+    cleanup();
+  }
+});
