@@ -7,7 +7,7 @@
  * wait expired and that nobody waits on any more never swallows an event.
  */
 import type { DataAllocator, DataSelector } from './data-selection.js';
-import type { ConsumerSource, EventID, SourceEvent, StartFrom } from './driver-spi.js';
+import type { ConsumerSource, EventID, SourceEvent, StartFrom, StoredRun } from './driver-spi.js';
 import type { Event, EventOwner } from './event.js';
 export type { Event } from './event.js';
 import { DiasporaError, ErrorCodes, StopEventProcessor } from './errors.js';
@@ -140,9 +140,18 @@ class AckTracker {
     this.last = id;
   }
 
+  /** Events first … first + count − 1 were delivered (stored runs: no event objects). */
+  deliveredRange(first: number, count: number): void {
+    if (count <= 0) return;
+    this.lastEvent = undefined;
+    this.last = first + count - 1;
+    if (this.lastOnly) return;
+    for (let i = 0; i < count; i++) this.unacked.push(first + i);
+  }
+
   /** Last delivered id (undefined before any delivery). */
   lastId(): EventID | undefined {
-    if (this.lastOnly) return this.lastEvent?.id;
+    if (this.lastOnly) return this.lastEvent !== undefined ? this.lastEvent.id : this.last === undefined ? undefined : BigInt(this.last);
     return this.last === undefined ? undefined : BigInt(this.last);
   }
 
@@ -370,6 +379,44 @@ export class ConsumerImpl implements Consumer, EventOwner {
         if (!this.closed && this.waiting.length > 0) setTimeout(() => this.dispatch(), 10);
       },
     );
+  }
+
+  /** Whether {@link pullStored} works: the source can hand out stored runs. */
+  get canPullStored(): boolean {
+    return this.source.fetchStored !== undefined;
+  }
+
+  /**
+   * Forwarding between topics of one driver: up to `max` events as stored runs (no event objects), waiting up to
+   * `timeoutMs` (or until `stop` aborts) for the first; [] when none came. The runs' events count as delivered:
+   * acknowledge them with {@link acknowledgeStored}. Not to be mixed with pull() on the same consumer.
+   */
+  async pullStored(max: number, timeoutMs: number, stop?: AbortSignal): Promise<StoredRun[]> {
+    if (this.closed) throw new DiasporaError('Consumer is closed', { code: ErrorCodes.CLOSED });
+    const fetchStored = this.source.fetchStored?.bind(this.source);
+    if (fetchStored === undefined) throw new DiasporaError('This source cannot hand out stored events', { code: ErrorCodes.INVALID_ARGUMENT });
+    if (this.fetching || this.bufHead < this.buffer.length) {
+      throw new DiasporaError('pullStored() cannot follow pull() on the same consumer', { code: ErrorCodes.INVALID_ARGUMENT });
+    }
+    const signals = [this.abort.signal, AbortSignal.timeout(Math.max(0, timeoutMs))];
+    if (stop !== undefined) signals.push(stop);
+    const runs = await fetchStored(max, AbortSignal.any(signals), true);
+    for (const r of runs) {
+      let t = this.acks.get(r.partitionIndex);
+      if (t === undefined) this.acks.set(r.partitionIndex, (t = new AckTracker(this.name === '')));
+      t.deliveredRange(r.first, r.batch.count);
+    }
+    return runs;
+  }
+
+  /** Acknowledges the events of a stored run (in delivery order, like acknowledgeMany). */
+  acknowledgeStored(run: StoredRun): void {
+    if (this.name === '') return;
+    const t = this.acks.get(run.partitionIndex);
+    if (t === undefined) return;
+    let any = false;
+    for (let i = 0; i < run.batch.count; i++) if (t.ack(run.first + i)) any = true;
+    if (any) this.scheduleCommit();
   }
 
   /** Drops the fetched, undelivered events of revoked partitions; returns the first id dropped of each. */

@@ -110,6 +110,17 @@ export interface SourceOptions {
   options: JsonObject;
 }
 
+/**
+ * Consecutive events of one partition in their stored form (ids `first` …, records encoded by the topic's
+ * serializer, headers as stored): what a source can hand to a writer of a topic with the same serializer, to copy
+ * events without decoding them (forwarding between two topics of one driver).
+ */
+export interface StoredRun {
+  readonly partitionIndex: number;
+  readonly first: number;
+  readonly batch: EventBatch;
+}
+
 /** An event as a source delivers it (sources construct EventRecords). */
 export type SourceEvent = EventRecord;
 
@@ -120,6 +131,11 @@ export interface ConsumerSource {
    * With `wait` false it resolves at once, possibly with [] (used for prefetching).
    */
   fetch(max: number, signal: AbortSignal, wait: boolean): Promise<SourceEvent[]>;
+  /**
+   * Optional: what fetch() would deliver, as {@link StoredRun}s (several runs of one partition are consecutive);
+   * every run's events are delivered in the consumer's sense (acknowledged and committed like fetched events).
+   */
+  fetchStored?(max: number, signal: AbortSignal, wait: boolean): Promise<StoredRun[]>;
   /** Persists next positions (partition index → next id to deliver). */
   commit(positions: ReadonlyMap<number, EventID>): Promise<void>;
   /** Current end (next id to be written) of each partition read, for lag and stop-at-end. */

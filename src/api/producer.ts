@@ -536,6 +536,27 @@ export class ProducerImpl implements Producer {
     b.done.reject(err);
   }
 
+  /**
+   * Forwarding between topics of one driver: appends events already encoded by this topic's serializer (a
+   * {@link StoredRun}'s batch) to `partition` as one batch, with no validation, partition selection or serialization,
+   * after everything pushed to that partition before. A later flush() makes them durable like pushed events.
+   */
+  async appendStored(partition: number, batch: EventBatch): Promise<EventIds> {
+    if (this.closed) throw new DiasporaError('Producer is closed', { code: ErrorCodes.CLOSED });
+    const st = this.parts[partition];
+    if (st === undefined) throw new DiasporaError(`Invalid partition ${partition}`, { code: ErrorCodes.INVALID_ARGUMENT });
+    if (st.open !== undefined || st.queued.length > 0 || st.writes > 0) await this.flush();
+    if (st.halted !== undefined) throw st.halted;
+    this.touched.add(partition);
+    st.writes++;
+    try {
+      return await this.writer.append(partition, batch);
+    } finally {
+      st.writes--;
+      if (st.queued.length > 0) this.pump(partition);
+    }
+  }
+
   hasCapacity(): boolean {
     return this.closedBatches < this.maxNumBatches;
   }

@@ -9,21 +9,23 @@
  * in order — and never skipped.
  */
 import { join } from 'node:path';
-import { isNoMoreEvents, type Consumer, type Event } from '../api/consumer.js';
+import { ConsumerImpl, isNoMoreEvents, type Consumer, type Event } from '../api/consumer.js';
+import { DefaultSerializer, DefaultValidator } from '../api/components.js';
 import type { DataAllocator, DataSelector } from '../api/data-selection.js';
 import { NoDataSelector } from '../api/data-selection.js';
 import type { DataSegments } from '../api/data-segments.js';
-import type { EventID, Headers } from '../api/driver-spi.js';
+import type { EventID, Headers, StoredRun } from '../api/driver-spi.js';
 import { DiasporaError, ErrorCodes, errorMessage } from '../api/errors.js';
 import type { Future } from '../api/future.js';
 import { dumpCompact, isJsonObject, type Json } from '../api/json.js';
 import type { Metadata } from '../api/metadata.js';
-import type { Producer, PushOptions } from '../api/producer.js';
+import { ProducerImpl, type Producer, type PushOptions } from '../api/producer.js';
 import type { TopicHandle } from '../api/topic.js';
 import type { PartitionMapping, PolicyConfig } from './config.js';
 import { ForwardedSet } from './dedup.js';
 import { acquireLease, type Lease } from './lease.js';
 import { ProvenanceHeaders } from './provenance.js';
+import { cutBatches, outgoingRun, type StoredHeaders } from './stored-runs.js';
 import { applyFilters, type Filter, type ForwardEvent } from './filters.js';
 import type { PolicyMetrics } from './metrics.js';
 
@@ -101,6 +103,10 @@ export class ForwardPolicy {
   private ends: Map<number, EventID> | undefined;
   /** Last event read per partition (its id, a bigint, is only built when the end is checked). */
   private readonly delivered: (Event | undefined)[] = [];
+  /** The same for stored runs: the last id read per partition. */
+  private readonly deliveredStored: (number | undefined)[] = [];
+  /** Events move as stored runs (see runStored), decided in open(). */
+  private stored = false;
   /** Settles when the batch started last has pushed its events (the next one pushes after it). */
   private pushTail: Promise<void> = Promise.resolve();
   /** A write failed: first pushes stop until every batch in flight is done (see write()). */
@@ -167,6 +173,7 @@ export class ForwardPolicy {
       this.ends = await this.consumer.endPositions();
       this.starts = await this.consumer.nextPositions();
     }
+    this.stored = this.canForwardStored();
     if (this.cfg.delivery !== 'at_least_once') {
       const { set, report } = await ForwardedSet.scan(this.dst, this.src.sourceId, await this.consumer.nextPositions(), this.cfg.scanLimit);
       this.forwardedBefore = set;
@@ -190,6 +197,14 @@ export class ForwardPolicy {
     const window: Promise<void>[] = [];
     const depth = this.cfg.delivery === 'at_least_once' ? this.cfg.maxInFlight : 1;
     try {
+      // events a no-duplicates resume must skip one by one go the general way
+      if (this.stored && (this.forwardedBefore === undefined || this.forwardedBefore.size === 0)) {
+        this.forwardedBefore = undefined;
+        this.log.debug(`Forward worker ${this.label}: events are copied as stored (no decoding)`);
+        await this.runStored(consumer as ConsumerImpl, this.producer as ProducerImpl);
+        this.runEnded = performance.now();
+        return;
+      }
       for (;;) {
         if (this.cfg.stopAtEnd && this.reachedEnd()) break;
         if (this.cfg.headers) this.provenance.startBatch();
@@ -221,10 +236,165 @@ export class ForwardPolicy {
     if (this.ends === undefined || this.starts === undefined) return false;
     for (const [p, end] of this.ends) {
       const last = this.delivered[p];
-      const next = last === undefined ? (this.starts.get(p) ?? 0n) : last.id + 1n;
+      const lastStored = this.deliveredStored[p];
+      const next = lastStored !== undefined ? BigInt(lastStored + 1) : last === undefined ? (this.starts.get(p) ?? 0n) : last.id + 1n;
       if (next < end) return false;
     }
     return true;
+  }
+
+  /**
+   * The fast path: events move as the source stores them, in runs of one partition, never decoded, and without an
+   * object per event (beyond its provenance headers). It needs a source that hands out stored runs (files), the same
+   * record format on both sides (default serializers), a destination that validates nothing (default validator), and
+   * nothing that looks at single events: no filters, data selector or allocator, and a partition mapping that
+   * depends on the source partition only (same, fixed).
+   */
+  private canForwardStored(): boolean {
+    const c = this.consumer;
+    return (
+      c instanceof ConsumerImpl &&
+      c.canPullStored &&
+      this.producer instanceof ProducerImpl &&
+      this.plugins.filters.length === 0 &&
+      this.plugins.selector === undefined &&
+      this.plugins.allocator === undefined &&
+      (this.mapping.kind === 'same' || this.mapping.kind === 'fixed') &&
+      this.src.serializer instanceof DefaultSerializer &&
+      this.dst.serializer instanceof DefaultSerializer &&
+      this.dst.validator instanceof DefaultValidator
+    );
+  }
+
+  /**
+   * Forwards stored runs (see canForwardStored): each read is appended, made durable (flush) and only then
+   * acknowledged, like a batch of the general path; the next read runs while a batch is written. A failed append is
+   * retried with back-off, in order: runs are written one after the other, so nothing is stored ahead of it.
+   */
+  private async runStored(consumer: ConsumerImpl, producer: ProducerImpl): Promise<void> {
+    const stop = new AbortController();
+    const onStop = (): void => stop.abort();
+    this.stopListeners.add(onStop);
+    let next: Promise<StoredRun[]> | undefined;
+    try {
+      for (;;) {
+        if (this.stopping) break;
+        // (the end is reached when read: a read ahead that reached it is still written)
+        if (next === undefined && this.cfg.stopAtEnd && this.reachedEnd()) break;
+        const runs = await (next ?? this.readStored(consumer, stop.signal));
+        next = undefined;
+        if (runs.length === 0 || this.stopping) continue; // read but not written: not acknowledged, read again after a restart
+        const readAt = performance.now();
+        if (!(this.cfg.stopAtEnd && this.reachedEnd())) next = this.readStored(consumer, stop.signal);
+        await this.writeStored(consumer, producer, runs, readAt);
+      }
+    } finally {
+      this.stopListeners.delete(onStop);
+      // a read started before the stop: its events are not written, nor acknowledged
+      next?.catch(() => undefined);
+    }
+  }
+
+  /** The next stored runs ([] after a timeout, a stop or a read error, which is retried with back-off). */
+  private async readStored(consumer: ConsumerImpl, stop: AbortSignal): Promise<StoredRun[]> {
+    let runs: StoredRun[];
+    try {
+      // up to max_in_flight batches at once (as many as the general path has in flight), written as batches of
+      // batch_size: a read's round trips through the thread pool cost more than its bytes
+      const max = Math.max(1, Math.min(this.cfg.batchSize * this.cfg.maxInFlight, Math.floor(this.cfg.bufferEvents / 2)));
+      runs = await consumer.pullStored(max, 1000, stop);
+    } catch (err) {
+      if (err instanceof DiasporaError && (err.code === ErrorCodes.TOPIC_NOT_FOUND || err.code === ErrorCodes.CLOSED)) throw err;
+      this.metrics.error('receive');
+      this.logError(`Error in forward worker ${this.label}: ${errorMessage(err)}`);
+      this.setState('retrying');
+      this.metrics.retry('receive');
+      await this.backoff(this.receiveFailures++);
+      return [];
+    }
+    if (this.receiveFailures > 0) {
+      this.receiveFailures = 0;
+      if (this.state === 'retrying') this.setState('running');
+    }
+    for (const r of runs) {
+      this.deliveredStored[r.partitionIndex] = r.first + r.batch.count - 1;
+      this.unconfirmed += r.batch.count;
+      this.metrics.received(r.partitionIndex, r.batch.count);
+    }
+    return runs;
+  }
+
+  /**
+   * Writes the runs of one read as batches of up to batch_size events over the partitions, each appended, flushed and
+   * acknowledged before the next, like the general path's batches: a crash leaves at most one batch confirmed and not
+   * acknowledged.
+   */
+  private async writeStored(consumer: ConsumerImpl, producer: ProducerImpl, runs: StoredRun[], readAt: number): Promise<void> {
+    const headers: StoredHeaders = {
+      provenance: this.cfg.headers ? this.provenance : undefined,
+      ownOriginPrefix: this.cfg.dropOwnOrigin ? this.dst.sourceId + '#' : undefined,
+    };
+    for (const batch of cutBatches(runs, this.cfg.batchSize)) await this.writeStoredBatch(consumer, producer, batch, headers, readAt);
+  }
+
+  private async writeStoredBatch(consumer: ConsumerImpl, producer: ProducerImpl, runs: StoredRun[], headers: StoredHeaders, readAt: number): Promise<void> {
+    const started = performance.now();
+    if (this.cfg.headers) this.provenance.startBatch();
+    let count = 0;
+    let bytes = 0;
+    const slow = setTimeout(() => this.log.warn(`Push timed out for ${this.label}`), 5000);
+    try {
+      await this.appendRuns(producer, runs, headers, (n, b) => {
+        count += n;
+        bytes += b;
+      });
+      await this.retrySend(() => producer.flush(), count);
+    } finally {
+      clearTimeout(slow);
+    }
+    this.metrics.bytesSent(bytes);
+    for (const run of runs) {
+      consumer.acknowledgeStored(run);
+      this.unconfirmed -= run.batch.count;
+    }
+    this.forwarded += count;
+    this.persistPositions();
+    const now = performance.now();
+    this.metrics.batch(count, (now - started) / 1000, (now - readAt) / 1000);
+  }
+
+  /** Appends the runs in order, each retried until it is stored; `written` counts events and bytes. */
+  private async appendRuns(producer: ProducerImpl, runs: StoredRun[], headers: StoredHeaders, written: (events: number, bytes: number) => void): Promise<void> {
+    for (const run of runs) {
+      const out = outgoingRun(run, headers);
+      for (let i = 0; i < out.dropped; i++) this.metrics.filtered('drop_own_origin');
+      const batch = out.batch;
+      if (batch === undefined) continue;
+      const partition = this.mapping.kind === 'fixed' ? this.mapping.partition : run.partitionIndex;
+      await this.retrySend(() => producer.appendStored(partition, batch), batch.count);
+      this.metrics.sent(partition, batch.count);
+      written(batch.count, out.bytes);
+    }
+  }
+
+  /** Runs a destination step until it succeeds, with back-off; a stop ends the retries (the events stay unacknowledged). */
+  private async retrySend(step: () => PromiseLike<unknown>, events: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await step();
+        if (attempt > 0) this.setState('running');
+        return;
+      } catch (err) {
+        this.metrics.error('send');
+        this.logError(`Error in forward worker ${this.label}: ${errorMessage(err)}`);
+        if (this.stopping) throw new DiasporaError(`stopped with ${events} unconfirmed event(s)`, { code: ErrorCodes.CLOSED });
+        this.setState('retrying');
+        this.metrics.retry('send');
+        this.producer?.resume();
+        await this.backoff(attempt);
+        if (this.stopping) throw new DiasporaError(`stopped with ${events} unconfirmed event(s)`, { code: ErrorCodes.CLOSED });
+      }
+    }
   }
 
   /** pullBatch woken early by a stop request (listener removed afterwards: nothing accumulates). */
@@ -501,7 +671,13 @@ export class ForwardPolicy {
     (this.consumer as Consumer).acknowledgeMany(batch.read);
     this.unconfirmed -= batch.read.length;
     this.forwarded += batch.out.length;
-    // persist positions on our own schedule: a busy pipeline delays the consumer's timers
+    this.persistPositions();
+    const now = performance.now();
+    this.metrics.batch(batch.out.length, (now - started) / 1000, (now - batch.readAt) / 1000);
+  }
+
+  /** Persists positions on our own schedule: a busy pipeline delays the consumer's timers. */
+  private persistPositions(): void {
     const t = performance.now();
     if (t - this.lastCommit >= this.cfg.checkpointIntervalMs) {
       this.lastCommit = t;
@@ -510,8 +686,6 @@ export class ForwardPolicy {
         this.logError(`Could not persist source positions of ${this.label}: ${errorMessage(err)}`);
       });
     }
-    const now = performance.now();
-    this.metrics.batch(batch.out.length, (now - started) / 1000, (now - batch.readAt) / 1000);
   }
 
   private countReceived(events: readonly Event[]): void {

@@ -757,6 +757,66 @@ export function register(r) {
     }
   });
 
+  test('events copied as stored (fast path) and through a filter (general path) reach the destination alike: own-origin dropped, own headers kept, diaspora-* replaced, data, same and fixed mapping', T, async () => {
+    const s = await setup({ srcPartitions: 3, dstPartitions: 3 });
+    try {
+      await createTopic(s.root, 'viafilter', { num_partitions: 3 });
+      await createTopic(s.root, 'fixed', { num_partitions: 2 });
+      writeFileSync(join(s.dir, 'pass.mjs'), "export default () => ({ id: 'pass', allow: () => true })\n");
+      const idOf = (t: string): string => `files:${realpathSync(join(s.root, t))}`;
+      writeConfig(s.config, s.root, [
+        ['- from: local/src', '  to: local/dst', '  batch_size: 7'],
+        ['- from: local/src', '  to: local/viafilter', '  batch_size: 7', '  filters: [ { module: ./pass.mjs } ]'],
+        ['- from: local/src', '  to: local/fixed', '  batch_size: 7', '  partitions: fixed:1'],
+      ]);
+      // every 5th event has headers of its own; some of them came from one of the destinations (loop prevention)
+      const targets = ['dst', 'viafilter', 'fixed'];
+      const evs = events(0, 300, { partitions: 3 }).map((e, i) => {
+        if (i % 5 !== 0) return e;
+        const h: Record<string, string> = { app: `a${i}`, 'diaspora-policy': 'an earlier hop' };
+        if (i % 15 === 0) h['diaspora-src'] = `${idOf(targets[(i / 15) % 3] as string)}#0@${i}`;
+        return { ...e, headers: h };
+      });
+      await produce(s.root, 'src', evs);
+      const r = await runCtl(['forward', '--config', s.config, '--stop-at-end', '--logging', 'debug'], { cwd: s.dir, timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const lines = logLines(r.stderr);
+      const fast = (t: string): boolean => lines.includes(`[debug] Forward worker local/src -> local/${t}: events are copied as stored (no decoding)`);
+      assert.deepEqual(targets.map(fast), [true, false, true], r.stderr);
+      const src = await readAll(s.root, 'src');
+      interface Row {
+        partition: number;
+        stored: string | undefined;
+        data: string;
+        headers: Record<string, string>;
+      }
+      for (const t of targets) {
+        const policy = `local/src->local/${t}`;
+        const want: Row[] = src
+          .filter((e) => !(e.headers['diaspora-src'] ?? '').startsWith(idOf(t) + '#'))
+          .map((e) => {
+            const own = Object.fromEntries(Object.entries(e.headers).filter(([k]) => !k.startsWith('diaspora-')));
+            const headers = { ...own, 'diaspora-policy': policy, 'diaspora-src': `${s.srcId()}#${e.partition}@${e.id}` };
+            return { partition: t === 'fixed' ? 1 : e.partition, stored: e.stored?.toString('hex'), data: e.data.toString('hex'), headers };
+          });
+        const got: Row[] = (await readAll(s.root, t)).map((e) => {
+          const { ['diaspora-ts']: ts, ...headers } = e.headers;
+          assert.match(ts ?? '', /^\d{19}$/, `${t}: diaspora-ts`);
+          return { partition: e.partition, stored: e.stored?.toString('hex'), data: e.data.toString('hex'), headers };
+        });
+        const key = (x: Row): string => x.headers['diaspora-src'] as string;
+        // the order of each source partition within each destination partition; interleavings may differ
+        const srcPartition = (x: Row): number => Number(/#(\d+)@/.exec(key(x))?.[1]);
+        const order = (xs: Row[]): Row[] => [...xs].sort((a, b) => a.partition - b.partition || srcPartition(a) - srcPartition(b));
+        assert.equal(got.length, want.length, `${t}: ${got.length} events, expected ${want.length}`);
+        assert.deepEqual(order(got), order(want), `${t}: events differ`);
+        assert.equal(new Set(got.map(key)).size, got.length, `${t}: duplicates`);
+      }
+    } finally {
+      s.cleanup();
+    }
+  });
+
   for (const [how, code] of [
     ['an exception thrown from a timer', "setTimeout(() => { throw new Error('plugin stray boom'); }, 5)"],
     ['a rejection nobody handles', "void Promise.reject(new Error('plugin stray boom'))"],

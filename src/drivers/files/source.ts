@@ -9,7 +9,7 @@ import type { DataDescriptor } from '../../api/data-descriptor.js';
 import type { Metadata } from '../../api/metadata.js';
 import { EventRecord } from '../../api/event.js';
 import { DataSegments } from '../../api/data-segments.js';
-import type { ConsumerSource, EventID, Headers, SourceEvent, SourceOptions } from '../../api/driver-spi.js';
+import type { ConsumerSource, EventID, Headers, SourceEvent, SourceOptions, StoredRun } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
 import { preadFull, preadvFull, readBuffer } from '../common/fs-util.js';
 import { Wakeup } from '../common/notifier.js';
@@ -107,6 +107,20 @@ function scatterReads(pieces: Piece[]): ScatterRead[] {
   return reads;
 }
 
+/** The visible entries of a partition read at its cursor, with the bytes they point to. */
+interface RawRead {
+  visible: number;
+  /** The index entries as u32 words (8 per entry). */
+  words: Uint32Array;
+  /** Metadata bytes from file offset metaLo. */
+  meta: Buffer;
+  metaLo: number;
+  /** Data bytes from file offset dataLo (undefined unless the whole data is read in bulk). */
+  data: Buffer | undefined;
+  dataLo: number;
+  headers: Map<number, HeadersRecord> | undefined;
+}
+
 /** An event whose selected data is read after the whole fetch was planned. */
 interface Plan {
   slot: number;
@@ -150,11 +164,24 @@ export class FilesSource implements ConsumerSource {
     this.bulkData = (o.dataSelector === undefined || o.dataSelector === FullDataSelector) && o.dataAllocator === undefined;
   }
 
-  async fetch(max: number, signal: AbortSignal, wait: boolean): Promise<SourceEvent[]> {
+  fetch(max: number, signal: AbortSignal, wait: boolean): Promise<SourceEvent[]> {
+    return this.available(() => this.readAvailable(max), signal, wait);
+  }
+
+  /**
+   * {@link ConsumerSource.fetchStored}: the same events as fetch() would deliver, as runs of consecutive events of one
+   * partition in their stored form, for copying to another files topic without decoding anything.
+   */
+  fetchStored(max: number, signal: AbortSignal, wait: boolean): Promise<StoredRun[]> {
+    return this.available(() => this.readAvailableStored(max), signal, wait);
+  }
+
+  /** Calls `read` until it returns something, waiting without spinning between attempts when `wait`. */
+  private async available<T>(read: () => Promise<T[]>, signal: AbortSignal, wait: boolean): Promise<T[]> {
     let watching = false;
     try {
       for (;;) {
-        let out = await this.readAvailable(max);
+        let out = await read();
         if (out.length > 0 || !wait || signal.aborted) return out;
         // subscribe to this process's writers and (fs.watch, for the whole wait) to other
         // processes' writes, then check again, so no append slips in between; the poll is a
@@ -164,7 +191,7 @@ export class FilesSource implements ConsumerSource {
           for (const c of this.cursors) c.files.watch();
           watching = true;
         }
-        out = await this.readAvailable(max);
+        out = await read();
         if (out.length > 0) {
           wakeup.cancel();
           return out;
@@ -179,40 +206,55 @@ export class FilesSource implements ConsumerSource {
 
   private async readAvailable(max: number): Promise<SourceEvent[]> {
     const lists: SourceEvent[][] = this.cursors.map(() => []);
-    let total = 0;
-    // positions advance only when the whole fetch succeeds: a read error must not skip events
-    const saved = this.cursors.map((c) => c.next);
-    try {
-      await this.fill(lists, max);
-    } catch (err) {
-      this.cursors.forEach((c, i) => (c.next = saved[i] as number));
-      throw err;
-    }
-    for (const [i, c] of this.cursors.entries()) for (let id = saved[i] as number; id < c.next; id++) c.headers.delete(id);
-    total = lists.reduce((s, l) => s + l.length, 0);
-    if (total === 0) return [];
+    await this.fill(max, (c, i, limit) => this.readPartition(c, limit, lists[i] as SourceEvent[]));
+    if (lists.every((l) => l.length === 0)) return [];
     const { events, next } = interleave(lists, this.rr);
     this.rr = next;
     return events;
   }
 
-  private async fill(lists: SourceEvent[][], max: number): Promise<void> {
-    const n = this.cursors.length;
-    let total = 0;
-    const quota = Math.max(1, Math.ceil(max / n));
-    // a fair share each, then a second pass lets busy partitions fill what idle ones left
-    for (const share of [quota, max]) {
-      for (let k = 0; k < n && total < max; k++) {
-        const i = (this.rr + k) % n;
-        const list = lists[i] as SourceEvent[];
-        const before = list.length;
-        await this.readPartition(this.cursors[i] as PartitionCursor, Math.min(share - before, max - total), list);
-        total += list.length - before;
-      }
-    }
+  private async readAvailableStored(max: number): Promise<StoredRun[]> {
+    const runs: StoredRun[] = [];
+    await this.fill(max, async (c, _i, limit) => {
+      const raw = await this.readRaw(c, limit);
+      if (raw === undefined) return 0;
+      runs.push(this.storedRun(c, raw));
+      c.next += raw.visible;
+      return raw.visible;
+    });
+    return runs;
   }
 
-  private async readPartition(c: PartitionCursor, limit: number, out: SourceEvent[]): Promise<void> {
+  /**
+   * Reads up to `max` events, a fair share of each partition first, then what idle partitions left to busy ones.
+   * `read` takes up to `limit` events of a cursor and returns how many it took. Positions advance only when the
+   * whole fetch succeeds: a read error must not skip events.
+   */
+  private async fill(max: number, read: (c: PartitionCursor, i: number, limit: number) => Promise<number>): Promise<void> {
+    const saved = this.cursors.map((c) => c.next);
+    try {
+      const n = this.cursors.length;
+      let total = 0;
+      const quota = Math.max(1, Math.ceil(max / n));
+      const taken = new Array<number>(n).fill(0);
+      for (const share of [quota, max]) {
+        for (let k = 0; k < n && total < max; k++) {
+          const i = (this.rr + k) % n;
+          const got = await read(this.cursors[i] as PartitionCursor, i, Math.min(share - (taken[i] as number), max - total));
+          taken[i] = (taken[i] as number) + got;
+          total += got;
+        }
+      }
+    } catch (err) {
+      this.cursors.forEach((c, i) => (c.next = saved[i] as number));
+      throw err;
+    }
+    for (const [i, c] of this.cursors.entries()) for (let id = saved[i] as number; id < c.next; id++) c.headers.delete(id);
+  }
+
+  /** Reads the visible entries among the next `limit` of a partition, with their metadata, data and headers. */
+  private async readRaw(c: PartitionCursor, limit: number): Promise<RawRead | undefined> {
+    if (limit <= 0) return undefined;
     const files = c.files;
     let n = 0;
     let words: Uint32Array = new Uint32Array(0);
@@ -232,12 +274,12 @@ export class FilesSource implements ConsumerSource {
       const metaSize = files.size('metadata');
       const dataSize = files.size('data');
       const indexFd = files.readFd('index');
-      if (indexFd === undefined) return;
+      if (indexFd === undefined) return undefined;
       // up to `limit` entries: the read returns those that exist (no fstat of the index either);
       // at a multiple of 32 bytes, so the Uint32Array view below is aligned
       const idx = readBuffer(limit * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE);
       n = Math.floor((await preadFull(indexFd, idx, 0, limit * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE)) / INDEX_RECORD_SIZE);
-      if (n <= 0) return;
+      if (n <= 0) return undefined;
       // u64 fields as word pairs lo + hi·2^32 (offsets and sizes stay below 2^53)
       words = new Uint32Array(idx.buffer, idx.byteOffset, n * 8);
 
@@ -274,9 +316,9 @@ export class FilesSource implements ConsumerSource {
       // (reported as corrupted once the grace period is over)
       if (attempt < 2 && (files.size('metadata') > metaSize || files.size('data') > dataSize)) continue;
       this.checkGrace(c, beyond);
-      return;
+      return undefined;
     }
-    if (visible === 0) return;
+    if (visible === 0) return undefined;
     c.invisibleSince = undefined;
 
     // metadata, data and headers are read concurrently (each on its own libuv pool thread)
@@ -287,6 +329,15 @@ export class FilesSource implements ConsumerSource {
       data !== undefined ? readParallel(files.readFd('data') as number, data, dataLo) : undefined,
       this.loadHeaders(c),
     ]);
+    return { visible, words, meta, metaLo, data, dataLo, headers };
+  }
+
+  /** Decodes the next events of a partition (up to `limit`) into `out`; returns how many. */
+  private async readPartition(c: PartitionCursor, limit: number, out: SourceEvent[]): Promise<number> {
+    const raw = await this.readRaw(c, limit);
+    if (raw === undefined) return 0;
+    const { visible, words, meta, metaLo, data, dataLo, headers } = raw;
+    const files = c.files;
     const plans: Plan[] = [];
 
     for (let i = 0; i < visible; i++) {
@@ -316,6 +367,41 @@ export class FilesSource implements ConsumerSource {
     }
     if (plans.length > 0) await this.readSelected(files, plans, out);
     c.next += visible;
+    return visible;
+  }
+
+  /** The events of a raw read as stored: metadata records as runs of the read buffer, data as views of it. */
+  private storedRun(c: PartitionCursor, raw: RawRead): StoredRun {
+    const { visible, words, meta, metaLo, data, dataLo, headers } = raw;
+    const chunks: Buffer[] = [];
+    const metadataEnds = new Array<number>(visible);
+    const dataOut = new Array<DataSegments>(visible);
+    let hs: (Headers | undefined)[] | undefined;
+    let runStart = -1;
+    let runEnd = -1;
+    let size = 0;
+    for (let i = 0; i < visible; i++) {
+      const w = i * 8;
+      const mo = (words[w] as number) + (words[w + 1] as number) * 0x1_0000_0000;
+      const ms = (words[w + 2] as number) + (words[w + 3] as number) * 0x1_0000_0000;
+      const dof = (words[w + 4] as number) + (words[w + 5] as number) * 0x1_0000_0000;
+      const ds = (words[w + 6] as number) + (words[w + 7] as number) * 0x1_0000_0000;
+      // adjacent records (one writer's batches) stay one chunk
+      if (mo !== runEnd) {
+        if (runStart >= 0) chunks.push(meta.subarray(runStart - metaLo, runEnd - metaLo));
+        runStart = mo;
+      }
+      runEnd = mo + ms;
+      size += ms;
+      metadataEnds[i] = size;
+      dataOut[i] = this.noData || ds === 0 || data === undefined ? DataSegments.EMPTY : new DataSegments(data.subarray(dof - dataLo, dof - dataLo + ds));
+      if (headers !== undefined) {
+        const rec = headers.get(c.next + i);
+        if (rec !== undefined && rec.metadataOffset === mo) (hs ??= new Array<Headers | undefined>(visible).fill(undefined))[i] = rec.headers;
+      }
+    }
+    if (runStart >= 0) chunks.push(meta.subarray(runStart - metaLo, runEnd - metaLo));
+    return { partitionIndex: c.index, first: c.next, batch: { count: visible, metadata: chunks, metadataSize: size, metadataEnds, data: dataOut, headers: hs } };
   }
 
   /**
