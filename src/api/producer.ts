@@ -550,7 +550,10 @@ export class ProducerImpl implements Producer {
     this.touched.add(partition);
     st.writes++;
     try {
-      return await this.writer.append(partition, batch);
+      const appended = this.writer.append(partition, batch);
+      // the caller waits for this append: nothing will join it, so the writer need not linger (kafka: linger.ms)
+      this.writer.sendNow?.();
+      return await appended;
     } finally {
       st.writes--;
       if (st.queued.length > 0) this.pump(partition);
