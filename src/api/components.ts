@@ -90,8 +90,10 @@ export class DefaultSerializer implements SerializerImpl {
     out.write(body);
   }
   deserialize(input: InputArchive): Metadata {
-    const len = Buffer.from(input.read(8)).readBigUInt64LE();
-    if (len > BigInt(input.remaining)) {
+    // a record without its whole length prefix (e.g. a zero-filled index entry: size 0) is as corrupt as one whose
+    // prefix promises more bytes than it has
+    const len = input.remaining < 8 ? -1n : Buffer.from(input.read(8)).readBigUInt64LE();
+    if (len < 0n || len > BigInt(input.remaining)) {
       throw new DiasporaError('BufferWrapperInputArchive error: trying to read more than the buffer size', { code: ErrorCodes.CORRUPTED });
     }
     const body = input.read(Number(len));
@@ -129,11 +131,15 @@ export function encodeDefaultRecord(text: string, buf: Buffer, pos: number): num
 
 /** Deserializes the record at `buf[start, start + size)`, without a view for the default layout. */
 export function deserializeRecordAt(serializer: SerializerImpl, buf: Buffer, start: number, size: number): Metadata {
-  if (serializer instanceof DefaultSerializer && size >= 8) {
-    const lo = buf.readUInt32LE(start);
-    if (buf.readUInt32LE(start + 4) === 0 && lo <= size - 8) return Metadata.fromStoredRange(buf, start + 8, start + 8 + lo);
+  if (serializer instanceof DefaultSerializer && isDefaultRecord(buf, start, size)) {
+    return Metadata.fromStoredRange(buf, start + 8, start + 8 + buf.readUInt32LE(start));
   }
   return serializer.deserialize(new BufferInputArchive(buf.subarray(start, start + size)));
+}
+
+/** Whether the `size` bytes at `start` hold a default-serializer record: a u64 length prefix and that many bytes after it. */
+export function isDefaultRecord(buf: Buffer, start: number, size: number): boolean {
+  return size >= 8 && buf.readUInt32LE(start + 4) === 0 && buf.readUInt32LE(start) <= size - 8;
 }
 
 /** Deserializes one record with `serializer`, taking the fast path for the default layout. */

@@ -3,14 +3,14 @@
  * the visibility rule for entries of concurrent writers, headers, round-robin fairness, and
  * waiting for new data through this process's writers, fs.watch and a fallback poll.
  */
-import { deserializeRecordAt } from '../../api/components.js';
+import { DefaultSerializer, deserializeRecordAt, isDefaultRecord } from '../../api/components.js';
 import { FullDataSelector, NoDataSelector, allocateSelection, planSelection } from '../../api/data-selection.js';
 import type { DataDescriptor } from '../../api/data-descriptor.js';
 import type { Metadata } from '../../api/metadata.js';
 import { EventRecord } from '../../api/event.js';
 import { DataSegments } from '../../api/data-segments.js';
 import type { ConsumerSource, EventID, Headers, SourceEvent, SourceOptions, StoredRun } from '../../api/driver-spi.js';
-import { DiasporaError, ErrorCodes } from '../../api/errors.js';
+import { DiasporaError, ErrorCodes, errorMessage } from '../../api/errors.js';
 import { preadFull, preadvFull, readBuffer } from '../common/fs-util.js';
 import { Wakeup } from '../common/notifier.js';
 import { interleave } from '../common/round-robin.js';
@@ -146,11 +146,39 @@ class PartitionCursor {
   }
 }
 
+/**
+ * Reads the pieces as scatter reads (see {@link scatterReads}), all of them even when some fail; returns the failed
+ * read with the lowest file position, if any.
+ */
+async function readPieces(fd: number, pieces: Piece[]): Promise<{ position: number; err: unknown } | undefined> {
+  const reads = scatterReads(pieces);
+  const results = await Promise.allSettled(
+    reads.map(async (r) => {
+      if ((await preadvFull(fd, r.bufs, r.position)) < r.length) {
+        throw new DiasporaError(`Corrupted data file: it ends before byte ${r.position + r.length}`, { code: ErrorCodes.CORRUPTED });
+      }
+    }),
+  );
+  let failed: { position: number; err: unknown } | undefined;
+  results.forEach((res, k) => {
+    const position = (reads[k] as ScatterRead).position;
+    if (res.status === 'rejected' && (failed === undefined || position < failed.position)) failed = { position, err: res.reason };
+  });
+  return failed;
+}
+
+/** The error of an event whose metadata record does not decode. */
+function corruptedRecord(c: PartitionCursor, id: number, cause: unknown): DiasporaError {
+  return new DiasporaError(`Corrupted metadata record of event ${id} in partition ${c.index}: ${errorMessage(cause)}`, { code: ErrorCodes.CORRUPTED, cause });
+}
+
 export class FilesSource implements ConsumerSource {
   private readonly cursors: PartitionCursor[];
   private rr = 0;
   private readonly bulkData: boolean;
   private readonly noData: boolean;
+  /** A partition's read error held back while the events other partitions gave the same fetch are delivered. */
+  private heldError: { err: unknown } | undefined;
 
   constructor(
     private readonly o: SourceOptions,
@@ -218,36 +246,48 @@ export class FilesSource implements ConsumerSource {
     await this.fill(max, async (c, _i, limit) => {
       const raw = await this.readRaw(c, limit);
       if (raw === undefined) return 0;
-      runs.push(this.storedRun(c, raw));
-      c.next += raw.visible;
-      return raw.visible;
+      const run = this.storedRun(c, raw, this.storedCount(c, raw));
+      runs.push(run);
+      c.next += run.batch.count;
+      return run.batch.count;
     });
     return runs;
   }
 
   /**
    * Reads up to `max` events, a fair share of each partition first, then what idle partitions left to busy ones.
-   * `read` takes up to `limit` events of a cursor and returns how many it took. Positions advance only when the
-   * whole fetch succeeds: a read error must not skip events.
+   * `read` takes up to `limit` events of a cursor and returns how many it took, advancing the cursor only when it
+   * succeeds (a read error must not skip events). A partition whose read fails does not hold back the others: the
+   * fetch returns their events and the next fetch throws the error; only a fetch with nothing else throws at once.
    */
   private async fill(max: number, read: (c: PartitionCursor, i: number, limit: number) => Promise<number>): Promise<void> {
+    const held = this.heldError;
+    this.heldError = undefined;
+    if (held !== undefined) throw held.err;
     const saved = this.cursors.map((c) => c.next);
-    try {
-      const n = this.cursors.length;
-      let total = 0;
-      const quota = Math.max(1, Math.ceil(max / n));
-      const taken = new Array<number>(n).fill(0);
-      for (const share of [quota, max]) {
-        for (let k = 0; k < n && total < max; k++) {
-          const i = (this.rr + k) % n;
+    const n = this.cursors.length;
+    let total = 0;
+    let failure: { err: unknown } | undefined;
+    const quota = Math.max(1, Math.ceil(max / n));
+    const taken = new Array<number>(n).fill(0);
+    const failed = new Array<boolean>(n).fill(false);
+    for (const share of [quota, max]) {
+      for (let k = 0; k < n && total < max; k++) {
+        const i = (this.rr + k) % n;
+        if (failed[i]) continue;
+        try {
           const got = await read(this.cursors[i] as PartitionCursor, i, Math.min(share - (taken[i] as number), max - total));
           taken[i] = (taken[i] as number) + got;
           total += got;
+        } catch (err) {
+          failed[i] = true;
+          failure ??= { err };
         }
       }
-    } catch (err) {
-      this.cursors.forEach((c, i) => (c.next = saved[i] as number));
-      throw err;
+    }
+    if (failure !== undefined) {
+      if (total === 0) throw failure.err;
+      this.heldError = failure;
     }
     for (const [i, c] of this.cursors.entries()) for (let id = saved[i] as number; id < c.next; id++) c.headers.delete(id);
   }
@@ -332,47 +372,94 @@ export class FilesSource implements ConsumerSource {
     return { visible, words, meta, metaLo, data, dataLo, headers };
   }
 
-  /** Decodes the next events of a partition (up to `limit`) into `out`; returns how many. */
+  /**
+   * Decodes the next events of a partition (up to `limit`) into `out`; returns how many. An event that fails (a
+   * corrupt record, a selector or allocator that throws, a failed read) ends the read before it: the events before
+   * it are delivered, and the next read starts at it and throws, so the pull that reaches it rejects without
+   * advancing (api.md §9).
+   */
   private async readPartition(c: PartitionCursor, limit: number, out: SourceEvent[]): Promise<number> {
     const raw = await this.readRaw(c, limit);
     if (raw === undefined) return 0;
-    const { visible, words, meta, metaLo, data, dataLo, headers } = raw;
-    const files = c.files;
+    const events: SourceEvent[] = [];
     const plans: Plan[] = [];
+    const decodeError = this.decodeEvents(c, raw, events, plans);
+    const readError = plans.length > 0 ? await this.readSelected(c.files, plans, events) : undefined;
+    if (events.length === 0) throw readError ?? decodeError;
+    for (const e of events) out.push(e);
+    c.next += events.length;
+    return events.length;
+  }
 
+  /**
+   * The events of a raw read, into `out` (selected data is planned into `plans`, read by readSelected), up to the
+   * first that fails; returns that event's error.
+   */
+  private decodeEvents(c: PartitionCursor, raw: RawRead, out: SourceEvent[], plans: Plan[]): unknown {
+    const { visible, words, meta, metaLo, data, dataLo, headers } = raw;
+    try {
+      for (let i = 0; i < visible; i++) {
+        const w = i * 8;
+        const mo = (words[w] as number) + (words[w + 1] as number) * 0x1_0000_0000;
+        const ms = (words[w + 2] as number) + (words[w + 3] as number) * 0x1_0000_0000;
+        const dof = (words[w + 4] as number) + (words[w + 5] as number) * 0x1_0000_0000;
+        const ds = (words[w + 6] as number) + (words[w + 7] as number) * 0x1_0000_0000;
+        const id = c.next + i;
+        const metadata = this.metadataAt(c, id, meta, mo - metaLo, ms);
+        let segs: DataSegments;
+        if (this.noData || ds === 0) segs = DataSegments.EMPTY;
+        // full data, default allocator: a zero-copy view of the bulk read
+        else if (data !== undefined) segs = new DataSegments(data.subarray(dof - dataLo, dof - dataLo + ds));
+        else {
+          segs = DataSegments.EMPTY; // filled by readSelected from the coalesced reads of the selected ranges
+          const selected = planSelection(metadata, ds, '', this.o.dataSelector);
+          if (selected !== undefined) plans.push({ slot: out.length, metadata, ds, dof, selected });
+        }
+        let h: Headers | undefined;
+        if (headers !== undefined) {
+          const rec = headers.get(id);
+          if (rec !== undefined && rec.metadataOffset === mo) h = rec.headers;
+        }
+        out.push(new EventRecord(c.index, id, metadata, segs, h));
+      }
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  }
+
+  /** The metadata record of event `id`; one that does not deserialize is reported as corrupted. */
+  private metadataAt(c: PartitionCursor, id: number, meta: Buffer, start: number, size: number): Metadata {
+    try {
+      return deserializeRecordAt(this.o.serializer, meta, start, size);
+    } catch (err) {
+      throw corruptedRecord(c, id, err);
+    }
+  }
+
+  /**
+   * How many events of a raw read are copied as stored: up to the first whose record the default serializer could not
+   * decode (throws when it is the first), like readPartition, so a corrupt record is never copied to another topic.
+   * Other serializers' records are not looked at (stored runs are only used with default serializers).
+   */
+  private storedCount(c: PartitionCursor, raw: RawRead): number {
+    if (!(this.o.serializer instanceof DefaultSerializer)) return raw.visible;
+    const { visible, words, meta, metaLo } = raw;
     for (let i = 0; i < visible; i++) {
       const w = i * 8;
       const mo = (words[w] as number) + (words[w + 1] as number) * 0x1_0000_0000;
       const ms = (words[w + 2] as number) + (words[w + 3] as number) * 0x1_0000_0000;
-      const dof = (words[w + 4] as number) + (words[w + 5] as number) * 0x1_0000_0000;
-      const ds = (words[w + 6] as number) + (words[w + 7] as number) * 0x1_0000_0000;
-      const id = c.next + i;
-      const metadata = deserializeRecordAt(this.o.serializer, meta, mo - metaLo, ms);
-      let segs: DataSegments;
-      if (this.noData || ds === 0) segs = DataSegments.EMPTY;
-      // full data, default allocator: a zero-copy view of the bulk read
-      else if (data !== undefined) segs = new DataSegments(data.subarray(dof - dataLo, dof - dataLo + ds));
-      else segs = DataSegments.EMPTY; // filled below from the coalesced reads of the selected ranges
-      let h: Headers | undefined;
-      if (headers !== undefined) {
-        const rec = headers.get(id);
-        if (rec !== undefined && rec.metadataOffset === mo) h = rec.headers;
-      }
-      const ev = new EventRecord(c.index, id, metadata, segs, h);
-      out.push(ev);
-      if (!this.noData && ds > 0 && data === undefined) {
-        const selected = planSelection(metadata, ds, '', this.o.dataSelector);
-        if (selected !== undefined) plans.push({ slot: out.length - 1, metadata, ds, dof, selected });
-      }
+      if (isDefaultRecord(meta, mo - metaLo, ms)) continue;
+      // the first: the same error as the decoding read (deserializing an invalid record throws)
+      if (i === 0) this.metadataAt(c, c.next, meta, mo - metaLo, ms);
+      return i;
     }
-    if (plans.length > 0) await this.readSelected(files, plans, out);
-    c.next += visible;
     return visible;
   }
 
-  /** The events of a raw read as stored: metadata records as runs of the read buffer, data as views of it. */
-  private storedRun(c: PartitionCursor, raw: RawRead): StoredRun {
-    const { visible, words, meta, metaLo, data, dataLo, headers } = raw;
+  /** The first `visible` events of a raw read as stored: metadata records as runs of the read buffer, data as views of it. */
+  private storedRun(c: PartitionCursor, raw: RawRead, visible: number): StoredRun {
+    const { words, meta, metaLo, data, dataLo, headers } = raw;
     const chunks: Buffer[] = [];
     const metadataEnds = new Array<number>(visible);
     const dataOut = new Array<DataSegments>(visible);
@@ -408,36 +495,58 @@ export class FilesSource implements ConsumerSource {
    * Custom selectors and allocators: every planned event's memory is allocated first, then the selected ranges of the
    * whole fetch are read straight into it (one copy, out of the page cache), as scatter reads of up to 2 MiB run in
    * parallel. Gaps of up to 64 KiB between ranges are read through, into a scratch buffer, rather than paying
-   * another read.
+   * another read. An allocation or read that fails cuts `events` before the first event it concerns (whose error is
+   * returned); the memory of the events cut is released.
    */
-  private async readSelected(files: PartitionFiles, plans: Plan[], out: SourceEvent[]): Promise<void> {
+  private async readSelected(files: PartitionFiles, plans: Plan[], events: SourceEvent[]): Promise<unknown> {
+    const { pieces, mems, ends, error: allocError } = this.allocatePlans(plans);
+    let cut = mems.length < plans.length ? (plans[mems.length] as Plan).slot : events.length;
+    let error = allocError;
+    const failedAt = await readPieces(files.readFd('data') as number, pieces);
+    if (failedAt !== undefined) {
+      // the events whose bytes all lie before the failed read (the lowest that failed) were read whole
+      const k = ends.findIndex((end) => end > failedAt.position);
+      const slot = k < 0 ? cut : (plans[k] as Plan).slot;
+      if (slot < cut) {
+        cut = slot;
+        error = failedAt.err;
+      }
+    }
+    mems.forEach((m, k) => {
+      const slot = (plans[k] as Plan).slot;
+      const e = events[slot] as SourceEvent;
+      if (slot < cut) events[slot] = new EventRecord(e.partitionIndex, e.idNumber ?? e.id, e.metadata, m, e.headers);
+      else m.release();
+    });
+    events.length = cut;
+    return error;
+  }
+
+  /**
+   * The memory of each plan, up to the first whose selection or allocation fails, with the pieces to read into it and
+   * where each plan's bytes end in the data file.
+   */
+  private allocatePlans(plans: Plan[]): { pieces: Piece[]; mems: DataSegments[]; ends: number[]; error: unknown } {
     const pieces: Piece[] = [];
     const mems: DataSegments[] = [];
-    try {
-      for (const p of plans) {
-        const dof = p.dof;
+    const ends: number[] = [];
+    for (const p of plans) {
+      const own: Piece[] = [];
+      let end = 0;
+      try {
         mems.push(
           allocateSelection(p.metadata, p.ds, p.selected, this.o.dataAllocator, (off, size, dst, dstOffset) => {
-            pieces.push({ src: dof + off, dst: dstOffset === 0 && size === dst.length ? dst : dst.subarray(dstOffset, dstOffset + size) });
+            own.push({ src: p.dof + off, dst: dstOffset === 0 && size === dst.length ? dst : dst.subarray(dstOffset, dstOffset + size) });
+            end = Math.max(end, p.dof + off + size);
           }),
         );
+      } catch (error) {
+        return { pieces, mems, ends, error };
       }
-      const fd = files.readFd('data') as number;
-      await Promise.all(
-        scatterReads(pieces).map(async (r) => {
-          if ((await preadvFull(fd, r.bufs, r.position)) < r.length) {
-            throw new DiasporaError(`Corrupted data file: it ends before byte ${r.position + r.length}`, { code: ErrorCodes.CORRUPTED });
-          }
-        }),
-      );
-    } catch (err) {
-      for (const m of mems) m.release();
-      throw err;
+      for (const x of own) pieces.push(x);
+      ends.push(end);
     }
-    plans.forEach((p, k) => {
-      const e = out[p.slot] as SourceEvent;
-      out[p.slot] = new EventRecord(e.partitionIndex, e.idNumber ?? e.id, e.metadata, mems[k] as DataSegments, e.headers);
-    });
+    return { pieces, mems, ends, error: undefined };
   }
 
   private checkGrace(c: PartitionCursor, which: 'metadata' | 'data'): void {
