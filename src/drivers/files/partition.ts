@@ -58,7 +58,8 @@ export class PartitionFiles {
 
   /** The headers descriptor for writing; created only when asked to (`create`). */
   headersFd(create: boolean): number | undefined {
-    if (this.headersWriteFd === undefined) {
+    // asked for every batch: existsSync answers for the usual topic without headers without building an exception
+    if (this.headersWriteFd === undefined && (create || fs.existsSync(this.path('headers')))) {
       try {
         const flags = fs.constants.O_RDWR | (create ? fs.constants.O_CREAT : 0);
         this.headersWriteFd = fs.openSync(this.path('headers'), flags, 0o644);

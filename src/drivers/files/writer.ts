@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as fsx from 'fs-native-extensions';
-import type { EventBatch, EventIds } from '../../api/driver-spi.js';
+import type { EventBatch, EventIds, Headers } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
 import { faultInjectionEnabled, faultPoint } from '../../api/fault.js';
 import { fsyncFd, pwrite, pwritev } from '../common/fs-util.js';
@@ -20,6 +20,13 @@ import type { FlushBehavior } from './options.js';
 import type { PartitionFiles } from './partition.js';
 import { recoverTail, validHeadersPrefix } from './recovery.js';
 import { log } from '../../api/logging.js';
+
+/** A headers record to write. */
+interface HeadersRecordIn {
+  eventId: number;
+  metadataOffset: number;
+  headers: Headers;
+}
 
 export interface WriteOptions {
   useFileLocking: boolean;
@@ -164,45 +171,20 @@ async function writeLocked(
   if (dataBufs.length > 0) await writeAll('data', fds.data, dataBufs, dataBase, dataPos - dataBase);
   faultPoint('files.after_data');
 
-  let headersFd: number | undefined;
-  if (batch.headers !== undefined) {
-    const recs: { eventId: number; metadataOffset: number; headers: Record<string, string> }[] = [];
-    let start = 0;
-    for (let i = 0; i < n; i++) {
-      const h = batch.headers[i];
-      if (h !== undefined) {
-        for (const _ in h) {
-          recs.push({ eventId: first + i, metadataOffset: metaBase + start, headers: h });
-          break;
-        }
-      }
-      start = batch.metadataEnds[i] as number;
-    }
-    if (recs.length > 0) {
-      headersFd = part.headersFd(true) as number;
-      let end = fs.fstatSync(headersFd).size;
-      if (end !== part.headersBoundary) {
-        // other writers appended since our last write: keep their valid records, and cut a
-        // crashed writer's stale tail (ids >= first are not in the index), so that ids stay
-        // strictly increasing and stale records never end up before valid ones
-        const from = part.headersBoundary >= 0 && part.headersBoundary <= end ? part.headersBoundary : 0;
-        const keep = await validHeadersPrefix(headersFd, end, fds.index, first, from);
-        if (keep < end) {
-          fs.ftruncateSync(headersFd, keep);
-          log.warn(`Removed ${end - keep} byte(s) of stale headers records in ${part.dir}`);
-          end = keep;
-        }
-      }
-      const buf = encodeHeadersRecords(recs);
-      await writeAll('headers', headersFd, [buf], end, buf.length);
-      part.headersBoundary = end + buf.length;
-    }
+  const recs = headersRecords(batch, first, metaBase);
+  const headers = await headersTail(part, fds.index, first, recs.length > 0);
+  // our records: their descriptor and the end past them
+  let written: { fd: number; end: number } | undefined;
+  if (headers !== undefined && recs.length > 0) {
+    const buf = encodeHeadersRecords(recs);
+    await writeAll('headers', headers.fd, [buf], headers.end, buf.length);
+    written = { fd: headers.fd, end: headers.end + buf.length };
   }
   faultPoint('files.after_headers');
 
   if (o.flushBehavior === 'immediate') {
     // data before the index that points to it (the reference syncs all three afterwards)
-    await Promise.all([fsyncFd(fds.metadata), fsyncFd(fds.data), headersFd !== undefined ? fsyncFd(headersFd) : undefined]);
+    await Promise.all([fsyncFd(fds.metadata), fsyncFd(fds.data), written !== undefined ? fsyncFd(written.fd) : undefined]);
   }
   const indexPos = first * INDEX_RECORD_SIZE;
   if (faultInjectionEnabled) {
@@ -212,7 +194,49 @@ async function writeLocked(
   await writeAll('index', fds.index, [index], indexPos, index.length);
   if (o.flushBehavior === 'immediate') await fsyncFd(fds.index);
   part.lastAppendEnds = { index: indexPos + index.length, metadata: metaBase + batch.metadataSize, data: dataPos };
+  // only now are our records valid: had the index write failed, the next batch would have cut them as stale
+  if (written !== undefined) part.headersBoundary = written.end;
   return { first: BigInt(first) };
+}
+
+/** The headers records of a batch whose first event gets id `first` and whose metadata starts at `metaBase`. */
+function headersRecords(batch: EventBatch, first: number, metaBase: number): HeadersRecordIn[] {
+  const recs: HeadersRecordIn[] = [];
+  if (batch.headers === undefined) return recs;
+  let start = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const h = batch.headers[i];
+    if (h !== undefined) {
+      for (const _ in h) {
+        recs.push({ eventId: first + i, metadataOffset: metaBase + start, headers: h });
+        break;
+      }
+    }
+    start = batch.metadataEnds[i] as number;
+  }
+  return recs;
+}
+
+/**
+ * The headers file (created when `create`) and its end, without a crashed writer's stale tail. Checked for every batch,
+ * with headers or not: a crashed writer's records carry ids from `first` on (not in the index), so the events about to
+ * take those ids would get its headers (with cached ends they even get the same metadata offsets), and later records
+ * would follow stale ones. Records that other writers appended since our last look are kept. Undefined without a file.
+ */
+async function headersTail(part: PartitionFiles, indexFd: number, first: number, create: boolean): Promise<{ fd: number; end: number } | undefined> {
+  const fd = part.headersFd(create);
+  if (fd === undefined) return undefined;
+  let end = fs.fstatSync(fd).size;
+  if (end === part.headersBoundary) return { fd, end };
+  const from = part.headersBoundary >= 0 && part.headersBoundary <= end ? part.headersBoundary : 0;
+  const keep = await validHeadersPrefix(fd, end, indexFd, first, from);
+  if (keep < end) {
+    fs.ftruncateSync(fd, keep);
+    log.warn(`Removed ${end - keep} byte(s) of stale headers records in ${part.dir}`);
+    end = keep;
+  }
+  part.headersBoundary = end;
+  return { fd, end };
 }
 
 /** fsync of every file of a partition (producer flush with `on_flush`). */

@@ -376,4 +376,40 @@ describe('files driver: a long-lived writer while another writer process crashes
       rmDir(root);
     }
   });
+
+  it('an event without headers written after another writer crashed past its headers records does not get them', { timeout: 40_000 }, async () => {
+    const root = tempDir('ds-stale-headers-');
+    const children: Child[] = [];
+    const d = await Driver.create('files', { root_path: root });
+    try {
+      await createTopic(root);
+      const dir = join(root, 'cr', 'partitions', '00000000');
+      const h = await d.openTopic('cr');
+      const p = await h.producer({ batchSize: BATCH });
+      const pushBatch = async (from: number): Promise<void> => {
+        for (let s = from; s < from + BATCH; s++) void p.push({ proc: 2, seq: s }, eventData(2, s));
+        await p.flush();
+      };
+      // A (this process, no headers) writes ids 0..9; C crashes after the headers records of ids 10..19
+      await pushBatch(0);
+      const crasher = new Child('producer', [JSON.stringify(producerCfg(root, 0, 100, 1))], {
+        env: { DIASPORA_FAULT_INJECTION: '1', DIASPORA_FAULT: 'files.after_headers:1' },
+      });
+      children.push(crasher);
+      assert.equal((await crasher.waitExit(20_000)).signal, 'SIGKILL');
+      assert.ok(readHeadersFile(join(dir, 'headers')).records.some((r) => r.id === BATCH), 'the crashed batch left a record for id 10');
+      // A writes ids 10..19, still without headers: they must not get C's
+      await pushBatch(BATCH);
+      await p.close();
+      await h.close();
+
+      const r = await readTopic(root, 'cr', 2 * BATCH, { extraMs: 200 });
+      checkEvents(r.events, 0, 2, 2 * BATCH, 0);
+      checkPartitionConsistent(dir, 2 * BATCH);
+    } finally {
+      for (const ch of children) ch.kill();
+      await d.close();
+      rmDir(root);
+    }
+  });
 });
