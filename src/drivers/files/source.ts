@@ -558,10 +558,17 @@ export class FilesSource implements ConsumerSource {
     }
   }
 
-  /** Reads new headers records; returns the id → record map (undefined when the partition has none). */
+  /**
+   * Reads new headers records; returns the id → record map (undefined when the partition has none). Only records of
+   * ids the index had before the file is read are taken: no writer makes an id visible before cutting a crashed
+   * writer's stale records of it (writer.ts), so those records are final. A record past them may be stale, and a
+   * repairing writer may rewrite it with one of the same size, which the file size would not show: it stays unread
+   * (read again next time), so the file is only read again while it holds records beyond the index.
+   */
   private async loadHeaders(c: PartitionCursor): Promise<Map<number, HeadersRecord> | undefined> {
     const size = c.files.size('headers');
     if (size === c.headersPos) return c.headers.size > 0 ? c.headers : undefined;
+    const count = Math.floor(c.files.size('index') / INDEX_RECORD_SIZE);
     const fd = c.files.readFd('headers') as number;
     // a writer's tail repair may have cut and rewritten records we already read: the file then
     // shrank, or the last record we read is no longer where it was
@@ -575,6 +582,7 @@ export class FilesSource implements ConsumerSource {
       await preadFull(fd, buf, 0, buf.length, c.headersPos);
       let start = c.headersPos;
       for (const rec of decodeHeadersRecords(buf, c.headersPos)) {
+        if (rec.eventId >= count) break;
         if (rec.eventId >= c.next) c.headers.set(rec.eventId, rec);
         c.lastHeaders = { start, eventId: rec.eventId, metadataOffset: rec.metadataOffset };
         start = rec.end;

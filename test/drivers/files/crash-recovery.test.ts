@@ -326,6 +326,47 @@ describe('files driver: a live reader across a crash and repair', () => {
       rmDir(root);
     }
   });
+
+  it('a reader that read a stale headers record gets the record a repairing writer rewrote with the same size', { timeout: 40_000 }, async () => {
+    const root = tempDir('ds-same-size-headers-');
+    const children: Child[] = [];
+    const d = await Driver.create('files', { root_path: root });
+    try {
+      await createTopic(root);
+      // one event per batch, each with headers; killed in the 4th batch after its headers record (id 3)
+      const crasher = new Child('producer', [JSON.stringify({ ...producerCfg(root, 0, 5, 1), batch: 1 })], {
+        env: { DIASPORA_FAULT_INJECTION: '1', DIASPORA_FAULT: 'files.after_headers:4' },
+      });
+      children.push(crasher);
+      assert.equal((await crasher.waitExit(20_000)).signal, 'SIGKILL');
+      const headersPath = join(root, 'cr', 'partitions', '00000000', 'headers');
+      const sizeAfterCrash = fileSize(headersPath);
+
+      // the live reader reads ids 0..2 (and with them the whole headers file, stale record of id 3 included)
+      const h = await d.openTopic('cr');
+      const c = await h.consumer('', { startFrom: 'earliest' });
+      const got: ReadEvent[] = [];
+      const pull = async (): Promise<void> => {
+        const e = await c.pull().wait(5000);
+        assert.ok(e !== undefined);
+        got.push({ partition: 0, id: Number(e.id), metadata: e.metadata.json, data: Buffer.from(e.data.toBuffer()), headers: { ...e.headers } });
+      };
+      for (let i = 0; i < 3; i++) await pull();
+      checkEvents(got, 0, 0, 3, 1);
+
+      // a writer process cuts the stale record and writes id 3 with a headers record of the same size
+      await appendWithChild(root, 1, 1, 1);
+      assert.equal(fileSize(headersPath), sizeAfterCrash, 'the rewritten record has the same size');
+      await pull();
+      checkEvents(got, 3, 1, 1, 1);
+      await c.close();
+      await h.close();
+    } finally {
+      for (const ch of children) ch.kill();
+      await d.close();
+      rmDir(root);
+    }
+  });
 });
 
 describe('files driver: a long-lived writer while another writer process crashes', () => {
