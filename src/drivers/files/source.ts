@@ -21,7 +21,7 @@ import type { PositionsStore } from './positions.js';
 
 /** Entries older than this that still point past the file ends are reported as corrupted. */
 const VISIBILITY_GRACE_MS = 2000;
-/** Upper bound of one bulk read of metadata or data. */
+/** Upper bound of the metadata and of the data (bulk or selected) one read of a partition spans, but for its first event. */
 const MAX_SPAN = 16 * 1024 * 1024;
 
 /**
@@ -344,7 +344,8 @@ export class FilesSource implements ConsumerSource {
         const nMetaHi = Math.max(metaHi, me);
         const nDataLo = de > dof ? Math.min(dataLo, dof) : dataLo;
         const nDataHi = Math.max(dataHi, de);
-        if (i > 0 && (nMetaHi - nMetaLo > MAX_SPAN || (this.bulkData && nDataHi - Math.min(nDataLo, nDataHi) > MAX_SPAN))) break;
+        // the data span bounds selective reads too: their memory is allocated for the whole fetch at once
+        if (i > 0 && (nMetaHi - nMetaLo > MAX_SPAN || (!this.noData && nDataHi - Math.min(nDataLo, nDataHi) > MAX_SPAN))) break;
         metaLo = nMetaLo;
         metaHi = nMetaHi;
         dataLo = nDataLo;
