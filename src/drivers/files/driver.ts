@@ -45,9 +45,9 @@ export class FilesDriver implements DriverImpl {
   }
 
   /** The shared state of a partition directory (one per driver instance). */
-  partitionFiles(dir: string): PartitionFiles {
+  partitionFiles(dir: string, topic: string): PartitionFiles {
     let p = this.partitions.get(dir);
-    if (p === undefined) this.partitions.set(dir, (p = new PartitionFiles(dir)));
+    if (p === undefined) this.partitions.set(dir, (p = new PartitionFiles(dir, topic)));
     return p;
   }
 
@@ -141,7 +141,7 @@ export class FilesDriver implements DriverImpl {
       if (!isJsonObject(v)) throw new DiasporaError(`Failed to load ${label.toLowerCase()}: expected a JSON object`, { code: ErrorCodes.CORRUPTED });
       components[key] = v;
     }
-    const files = Array.from({ length: n }, (_, i) => this.partitionFiles(partitionDir(dir, i)));
+    const files = Array.from({ length: n }, (_, i) => this.partitionFiles(partitionDir(dir, i), name));
     return new FilesTopic(this, name, dir, files, components);
   }
 
@@ -198,7 +198,8 @@ export class FilesDriver implements DriverImpl {
     await fs.promises.rename(dir, tomb);
     for (const [d, p] of this.partitions) {
       if (d.startsWith(dir + '/')) {
-        p.close();
+        // handles of the deleted topic keep these objects: they must fail, not reopen a later topic's files by path
+        p.markDeleted();
         this.partitions.delete(d);
       }
     }

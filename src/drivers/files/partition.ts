@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { Notifier } from '../common/notifier.js';
+import { DiasporaError, ErrorCodes } from '../../api/errors.js';
 import { isErrno } from '../common/fs-util.js';
 
 export type PartitionFileName = 'index' | 'metadata' | 'data' | 'headers';
@@ -28,8 +29,16 @@ export class PartitionFiles {
   private readonly readFds = new Map<PartitionFileName, number>();
   private watcher: fs.FSWatcher | undefined;
   private watchRefs = 0;
+  /**
+   * Set when the topic was deleted through this driver: its files are never opened again by path, since a topic
+   * created since under the same name has other files, which old producers and consumers must not touch.
+   */
+  private deleted = false;
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    readonly topic: string,
+  ) {}
 
   path(f: PartitionFileName): string {
     return join(this.dir, f);
@@ -48,21 +57,40 @@ export class PartitionFiles {
   openWriteFds(): { index: number; metadata: number; data: number } {
     if (this.writeFds === undefined) {
       const flags = fs.constants.O_RDWR | fs.constants.O_CREAT;
-      const data = fs.openSync(this.path('data'), flags, 0o644);
-      const metadata = fs.openSync(this.path('metadata'), flags, 0o644);
-      const index = fs.openSync(this.path('index'), flags, 0o644);
+      const data = this.open('data', flags);
+      const metadata = this.open('metadata', flags);
+      const index = this.open('index', flags);
       this.writeFds = { index, metadata, data };
     }
     return this.writeFds;
   }
 
+  /** Opens a file of the partition; a missing directory (the topic deleted, maybe by another process) is TOPIC_NOT_FOUND. */
+  private open(f: PartitionFileName, flags: number): number {
+    this.checkNotDeleted();
+    try {
+      return fs.openSync(this.path(f), flags, 0o644);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT') && (flags & fs.constants.O_CREAT) !== 0) throw this.notFound();
+      throw err;
+    }
+  }
+
+  private checkNotDeleted(): void {
+    if (this.deleted) throw this.notFound();
+  }
+
+  private notFound(): DiasporaError {
+    return new DiasporaError(`Topic ${this.topic} does not exist`, { code: ErrorCodes.TOPIC_NOT_FOUND });
+  }
+
   /** The headers descriptor for writing; created only when asked to (`create`). */
   headersFd(create: boolean): number | undefined {
+    this.checkNotDeleted();
     // asked for every batch: existsSync answers for the usual topic without headers without building an exception
     if (this.headersWriteFd === undefined && (create || fs.existsSync(this.path('headers')))) {
       try {
-        const flags = fs.constants.O_RDWR | (create ? fs.constants.O_CREAT : 0);
-        this.headersWriteFd = fs.openSync(this.path('headers'), flags, 0o644);
+        this.headersWriteFd = this.open('headers', fs.constants.O_RDWR | (create ? fs.constants.O_CREAT : 0));
       } catch (err) {
         if (!isErrno(err, 'ENOENT')) throw err;
       }
@@ -72,6 +100,7 @@ export class PartitionFiles {
 
   /** A read-only descriptor, or undefined while the file does not exist (readers never create files). */
   readFd(f: PartitionFileName): number | undefined {
+    this.checkNotDeleted();
     let fd = this.readFds.get(f);
     if (fd === undefined) {
       // a file that does not exist yet (headers, for most topics) is asked for on every fetch:
@@ -113,6 +142,12 @@ export class PartitionFiles {
     this.watchRefs = 0;
     this.watcher?.close();
     this.watcher = undefined;
+  }
+
+  /** The topic was deleted: closes the files, and any later use fails with TOPIC_NOT_FOUND. */
+  markDeleted(): void {
+    this.deleted = true;
+    this.close();
   }
 
   close(): void {

@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { Driver, dumpPretty, parseJson, type Json } from '../../../src/index.js';
+import { Driver, ErrorCodes, dumpPretty, parseJson, type DiasporaError, type Json } from '../../../src/index.js';
+import { within } from '../../helpers/within.js';
 import { Child, opsResults, rmDir, tempDir } from './mp-helpers.js';
 
 const INDEX_URL = new URL('../../../src/index.js', import.meta.url).href;
@@ -58,6 +59,58 @@ function dotEntries(root: string): string[] {
 }
 
 describe('files driver: topics', () => {
+  it('after deleteTopic, handles of the deleted topic fail with TOPIC_NOT_FOUND, also once a topic of the same name exists again', { timeout: 10_000 }, async () => {
+    await withRoot(async (_root, d) => {
+      await d.createTopic('t');
+      const h = await d.openTopic('t');
+      const p = await h.producer();
+      await p.push({ old: 0 }, Buffer.from('old'));
+      const c = await h.consumer('', { startFrom: 'earliest' });
+      assert.deepEqual((await c.pull().wait(2000))?.metadata.json, { old: 0 });
+      const notFound = (err: unknown): boolean => {
+        assert.equal((err as DiasporaError).code, ErrorCodes.TOPIC_NOT_FOUND, String(err));
+        assert.equal((err as Error).message, 'Topic t does not exist');
+        return true;
+      };
+      await d.deleteTopic('t');
+      await assert.rejects(within(p.push({ old: 1 }, Buffer.from('old')), 5000, 'push after delete'), notFound);
+
+      await d.createTopic('t');
+      await assert.rejects(within(p.push({ old: 2 }, Buffer.from('old')), 5000, 'push after re-creation'), notFound);
+      await assert.rejects(c.pull().wait(2000), notFound);
+      await c.close();
+
+      // the new topic holds only its own events
+      const h2 = await d.openTopic('t');
+      const p2 = await h2.producer();
+      assert.equal(await p2.push({ fresh: 0 }, Buffer.from('new')), 0n);
+      await p2.close();
+      const c2 = await h2.consumer('', { startFrom: 'earliest' });
+      assert.deepEqual((await c2.pull().wait(2000))?.metadata.json, { fresh: 0 });
+      assert.equal(await c2.pull().wait(200), undefined);
+      await c2.close();
+      await h2.close();
+      await p.close().catch(() => undefined);
+      await h.close();
+    });
+  });
+
+  it('a topic directory removed by another process: the first push fails with TOPIC_NOT_FOUND, not ENOENT', { timeout: 10_000 }, async () => {
+    await withRoot(async (root, d) => {
+      await d.createTopic('t');
+      const h = await d.openTopic('t');
+      const p = await h.producer();
+      fs.rmSync(join(root, 't'), { recursive: true });
+      await assert.rejects(within(p.push({ x: 0 }, Buffer.from('x')), 5000, 'push'), (err: unknown) => {
+        assert.equal((err as DiasporaError).code, ErrorCodes.TOPIC_NOT_FOUND, String(err));
+        assert.equal((err as Error).message, 'Topic t does not exist');
+        return true;
+      });
+      await p.close().catch(() => undefined);
+      await h.close();
+    });
+  });
+
   it('two processes creating the same topic concurrently: exactly one succeeds, no temporary left', { timeout: 40_000 }, async () => {
     const root = tempDir('ds-topics-race-');
     const rounds = 4;
