@@ -4,7 +4,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, allLogLines, logLines, runCtl, tempDir, type RunResult } from '../helpers/cli.js';
 
@@ -466,6 +466,21 @@ describe('topic list, describe, delete (§6)', { concurrency: 4 }, () => {
       r = await ctl(['topic', 'delete', '--driver', 'files', '--driver.root_path', './d', '--name', 'gone'], dir);
       assert.equal(r.code, 1);
       assert.deepEqual(errorLines(r), ['[error] Error: Topic gone does not exist']);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('delete: a directory under the root that is not a topic → exit 1 with a message, nothing removed', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      mkdirSync(join(dir, 'd', 'Documents'), { recursive: true });
+      writeFileSync(join(dir, 'd', 'Documents', 'thesis.txt'), 'keep me');
+      const r = await ctl(['topic', 'delete', '--driver', 'files', '--driver.root_path', './d', '--name', 'Documents'], dir);
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(errorLines(r), ['[error] Error: Topic Documents does not exist']);
+      assert.ok(!logLines(r.stderr).some((l) => l.includes('deleted')), r.stderr);
+      assert.equal(readFileSync(join(dir, 'd', 'Documents', 'thesis.txt'), 'utf8'), 'keep me');
     } finally {
       cleanup();
     }

@@ -145,9 +145,10 @@ export class FilesDriver implements DriverImpl {
     return new FilesTopic(this, name, dir, files, components);
   }
 
+  /** A directory under the root is a topic when it has a `partitions` directory (as listTopics counts them). */
   async topicExists(name: string): Promise<boolean> {
     try {
-      return (await fs.promises.stat(topicDir(this.o.rootPath, name))).isDirectory();
+      return (await fs.promises.stat(join(topicDir(this.o.rootPath, name), 'partitions'))).isDirectory();
     } catch {
       return false;
     }
@@ -192,6 +193,7 @@ export class FilesDriver implements DriverImpl {
   async deleteTopic(name: string): Promise<void> {
     validateTopicName(name);
     const dir = topicDir(this.o.rootPath, name);
+    // never remove a directory that is not a topic (root_path may hold anything else)
     if (!(await this.topicExists(name))) throw new DiasporaError(`Topic ${name} does not exist`, { code: ErrorCodes.TOPIC_NOT_FOUND });
     // rename first so readers never see a half-deleted topic
     const tomb = join(this.o.rootPath, `.${name}.deleted-${process.pid}-${randomBytes(4).toString('hex')}`);

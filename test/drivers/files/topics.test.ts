@@ -95,6 +95,23 @@ describe('files driver: topics', () => {
     });
   });
 
+  it('deleteTopic removes only topics: a directory without partitions/ is TOPIC_NOT_FOUND and left alone', { timeout: 10_000 }, async () => {
+    await withRoot(async (root, d) => {
+      fs.mkdirSync(join(root, 'Documents', 'sub'), { recursive: true });
+      fs.writeFileSync(join(root, 'Documents', 'thesis.txt'), 'keep me');
+      fs.writeFileSync(join(root, 'Documents', 'sub', 'notes.txt'), 'me too');
+      await assert.rejects(d.deleteTopic('Documents'), (err: unknown) => {
+        assert.equal((err as DiasporaError).code, ErrorCodes.TOPIC_NOT_FOUND, String(err));
+        assert.equal((err as Error).message, 'Topic Documents does not exist');
+        return true;
+      });
+      assert.equal(fs.readFileSync(join(root, 'Documents', 'thesis.txt'), 'utf8'), 'keep me');
+      assert.equal(fs.readFileSync(join(root, 'Documents', 'sub', 'notes.txt'), 'utf8'), 'me too');
+      assert.equal(await d.topicExists('Documents'), false, 'topicExists follows the same rule');
+      assert.deepEqual(dotEntries(root), [], 'nothing renamed');
+    });
+  });
+
   it('a topic directory removed by another process: the first push fails with TOPIC_NOT_FOUND, not ENOENT', { timeout: 10_000 }, async () => {
     await withRoot(async (root, d) => {
       await d.createTopic('t');
