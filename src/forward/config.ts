@@ -139,6 +139,15 @@ export function parseTopicRef(ref: string): { driver: string; topic: string; ref
   return { driver: ref.slice(0, i), topic: ref.slice(i + 1), ref };
 }
 
+/**
+ * An empty name would make the source consumer anonymous: no positions kept, so every restart
+ * would forward everything again. Absent (undefined) stays absent: the default applies.
+ */
+function nonEmpty(v: string | undefined, what: string): string | undefined {
+  if (v === '') throw new ForwardConfigError(`${what} must not be empty (an anonymous consumer keeps no positions)`);
+  return v;
+}
+
 function positiveInt(v: Json | undefined, def: number, what: string): number {
   if (v === undefined || v === null) return def;
   const n = typeof v === 'bigint' ? Number(v) : v;
@@ -214,7 +223,7 @@ function parsePolicy(raw: JsonObject, defaults: JsonObject, index: number, unkno
   if (fromS === undefined || toS === undefined) throw new ForwardConfigError("forward entry missing 'from' or 'to' field");
   const from = parseTopicRef(fromS);
   const to = parseTopicRef(toS);
-  const name = str(raw['name']) ?? `${from.ref}->${to.ref}`;
+  const name = nonEmpty(str(raw['name']), `forward[${index}]: 'name'`) ?? `${from.ref}->${to.ref}`;
   const what = (k: string): string => `Policy ${name}: '${k}'`;
   const retryRaw = get('retry');
   const retry: RetryConfig = { minMs: 500, maxMs: 30_000, jitter: 0.2 };
@@ -244,7 +253,7 @@ function parsePolicy(raw: JsonObject, defaults: JsonObject, index: number, unkno
     name,
     from,
     to,
-    consumerName: str(get('consumer_name')) ?? name,
+    consumerName: nonEmpty(str(get('consumer_name')), what('consumer_name')) ?? name,
     start: oneOf(get('start'), ['committed', 'earliest', 'latest'] as const, 'committed', what('start')),
     partitions: parsePartitions(get('partitions'), what('partitions')),
     delivery,

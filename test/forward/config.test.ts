@@ -258,6 +258,15 @@ test('invalid policy values', T, () => {
   fails(DRIVERS + 'http: { listen: "nohost" }\nforward: []\n', "Invalid http.listen 'nohost': expected host:port");
 });
 
+test('an empty name or consumer_name is refused: the source consumer would be anonymous, its positions never kept', T, () => {
+  const base = DRIVERS + 'forward:\n  - from: local/a\n    to: remote/b\n';
+  fails(base + '    name: ""\n', "forward[0]: 'name' must not be empty (an anonymous consumer keeps no positions)");
+  fails(base + "    consumer_name: ''\n", "Policy local/a->remote/b: 'consumer_name' must not be empty (an anonymous consumer keeps no positions)");
+  fails(DRIVERS + 'defaults: { consumer_name: "" }\nforward:\n  - { from: local/a, to: remote/b, name: p }\n', "Policy p: 'consumer_name' must not be empty (an anonymous consumer keeps no positions)");
+  // absent or null: the default (the policy name)
+  assert.equal(load(base + '    name: ~\n    consumer_name:\n').policies[0]?.consumerName, 'local/a->remote/b');
+});
+
 test('type is read as a string whatever its YAML type', T, () => {
   const cfg = load('drivers:\n  n: { type: 123 }\nforward: []\n');
   assert.equal(cfg.drivers.get('n')?.type, '123');

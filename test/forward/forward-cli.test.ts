@@ -271,6 +271,20 @@ describe('forward: start-up errors and --check', { concurrency: 6 }, () => {
     }
   });
 
+  test("an empty name or consumer_name → Fatal error, exit 1, at start and under --check (no anonymous source consumer)", T, async () => {
+    const cases: [string, string][] = [
+      [policy('    name: ""\n'), "forward[0]: 'name' must not be empty (an anonymous consumer keeps no positions)"],
+      [policy('    consumer_name: ""\n'), "Policy local/src->local/dst: 'consumer_name' must not be empty (an anonymous consumer keeps no positions)"],
+    ];
+    for (const [yaml, message] of cases) {
+      for (const extra of [['--stop-at-end'], ['--check']]) {
+        const r = await runWith(yaml, {}, extra);
+        assert.equal(r.code, 1, r.stderr);
+        assert.deepEqual(fatal(r.stderr), [`[error] Fatal error: ${message}`]);
+      }
+    }
+  });
+
   test('plugin spec errors: bad spec, native plugin, missing module, missing export', T, async () => {
     const cases: [string, Record<string, string>, string | RegExp][] = [
       [policy('    data_selector: x\n'), {}, "Invalid plugin spec 'x': expected 'module.js:exportName'"],
