@@ -212,6 +212,30 @@ function checkExactlyOnce(p: PolicyConfig, dst: DriverConfig): void {
   }
 }
 
+/** The keys of the policy keys that are mappings (forwarding.md §2). */
+const NESTED_KEYS: Readonly<Record<string, readonly string[]>> = { retry: ['min', 'max', 'jitter'], checkpoint: ['interval'] };
+
+/** Unknown keys inside the `retry` / `checkpoint` mappings of a policy or of `defaults` (typos like `retry.mn`). */
+function checkNestedKeys(section: JsonObject, prefix: string, unknown: string[]): void {
+  for (const [key, allowed] of Object.entries(NESTED_KEYS)) {
+    const v = section[key];
+    if (!isJsonObject(v)) continue;
+    for (const k of Object.keys(v)) if (!allowed.includes(k)) unknown.push(`${prefix}${key}.${k}`);
+  }
+}
+
+function parseRetry(v: Json | undefined, what: (k: string) => string): RetryConfig {
+  const retry: RetryConfig = { minMs: 500, maxMs: 30_000, jitter: 0.2 };
+  if (v === undefined || v === null) return retry;
+  if (!isJsonObject(v)) throw new ForwardConfigError(`${what('retry')} must be a mapping`);
+  retry.minMs = duration(v['min'], retry.minMs, what('retry.min'));
+  retry.maxMs = duration(v['max'], retry.maxMs, what('retry.max'));
+  const j = v['jitter'];
+  if (j !== undefined && j !== null && (typeof j !== 'number' || j < 0 || j > 1)) throw new ForwardConfigError(`${what('retry.jitter')} must be a number in [0, 1]`);
+  if (typeof j === 'number') retry.jitter = j;
+  return retry;
+}
+
 function parsePolicy(raw: JsonObject, defaults: JsonObject, index: number, unknown: string[]): PolicyConfig {
   const get = (k: string): Json | undefined => (raw[k] !== undefined ? raw[k] : defaults[k]);
   checkKeys(raw, POLICY_KEYS, `forward[${index}].`, unknown);
@@ -225,17 +249,11 @@ function parsePolicy(raw: JsonObject, defaults: JsonObject, index: number, unkno
   const to = parseTopicRef(toS);
   const name = nonEmpty(str(raw['name']), `forward[${index}]: 'name'`) ?? `${from.ref}->${to.ref}`;
   const what = (k: string): string => `Policy ${name}: '${k}'`;
-  const retryRaw = get('retry');
-  const retry: RetryConfig = { minMs: 500, maxMs: 30_000, jitter: 0.2 };
-  if (isJsonObject(retryRaw)) {
-    retry.minMs = duration(retryRaw['min'], retry.minMs, `${what('retry.min')}`);
-    retry.maxMs = duration(retryRaw['max'], retry.maxMs, `${what('retry.max')}`);
-    const j = retryRaw['jitter'];
-    if (j !== undefined && (typeof j !== 'number' || j < 0 || j > 1)) throw new ForwardConfigError(`${what('retry.jitter')} must be a number in [0, 1]`);
-    if (typeof j === 'number') retry.jitter = j;
-  } else if (retryRaw !== undefined && retryRaw !== null) throw new ForwardConfigError(`${what('retry')} must be a mapping`);
+  checkNestedKeys(raw, `forward[${index}].`, unknown);
+  const retry = parseRetry(get('retry'), what);
   const cp = get('checkpoint');
-  const checkpointIntervalMs = isJsonObject(cp) ? duration(cp['interval'], 1000, what('checkpoint.interval')) : 1000;
+  if (cp !== undefined && cp !== null && !isJsonObject(cp)) throw new ForwardConfigError(`${what('checkpoint')} must be a mapping`);
+  const checkpointIntervalMs = duration(cp?.['interval'], 1000, what('checkpoint.interval'));
   const delivery = oneOf(get('delivery'), ['at_least_once', 'no_duplicates', 'exactly_once'] as const, 'at_least_once', what('delivery'));
   const headers = bool(get('headers'), true, what('headers'));
   if (delivery !== 'at_least_once' && !headers) {
@@ -302,6 +320,7 @@ export function loadForwardConfig(path: string): ForwardConfig {
   const defaults = doc['defaults'] ?? {};
   if (!isJsonObject(defaults)) throw new ForwardConfigError("'defaults' must be a mapping");
   checkKeys(defaults, POLICY_KEYS, 'defaults.', unknownKeys);
+  checkNestedKeys(defaults, 'defaults.', unknownKeys);
   const policies = fwd.map((p, i) => {
     if (!isJsonObject(p)) throw new ForwardConfigError("forward entry missing 'from' or 'to' field");
     return parsePolicy(p, defaults, i, unknownKeys);

@@ -246,6 +246,24 @@ test('unknown keys are collected (daemon, driver, policy, defaults); driver opti
   assert.equal(cfg.policies[0]?.batchSize, 1000);
 });
 
+test('unknown keys inside retry and checkpoint are collected (policy and defaults); a non-mapping checkpoint is refused', T, () => {
+  const cfg = load(
+    DRIVERS +
+      'defaults: { retry: { max: 2s, jiter: 0.5 } }\nforward:\n  - from: local/a\n    to: remote/b\n    retry: { mn: 1s, min: 200ms }\n    checkpoint: { intervall: 10ms, interval: 3s }\n',
+  );
+  assert.deepEqual([...cfg.unknownKeys].sort(), ['defaults.retry.jiter', 'forward[0].checkpoint.intervall', 'forward[0].retry.mn']);
+  assert.deepEqual(cfg.policies[0]?.retry, { minMs: 200, maxMs: 30_000, jitter: 0.2 });
+  assert.equal(cfg.policies[0]?.checkpointIntervalMs, 3000);
+  const base = DRIVERS + 'forward:\n  - from: local/a\n    to: remote/b\n';
+  const name = 'local/a->remote/b';
+  fails(base + '    checkpoint: 5s\n', `Policy ${name}: 'checkpoint' must be a mapping`);
+  fails(base + '    checkpoint: [ { interval: 5s } ]\n', `Policy ${name}: 'checkpoint' must be a mapping`);
+  fails(base + '    retry: 5\n', `Policy ${name}: 'retry' must be a mapping`);
+  fails(base + '    checkpoint: { interval: [1] }\n', `Invalid duration for Policy ${name}: 'checkpoint.interval': [1]`);
+  fails(base + '    retry: { jitter: "0.5" }\n', `Policy ${name}: 'retry.jitter' must be a number in [0, 1]`);
+  assert.equal(load(base + '    checkpoint: ~\n').policies[0]?.checkpointIntervalMs, 1000);
+});
+
 test('invalid policy values', T, () => {
   const base = DRIVERS + 'forward:\n  - from: local/a\n    to: remote/b\n';
   const name = 'local/a->remote/b';

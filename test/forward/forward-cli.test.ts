@@ -336,6 +336,19 @@ describe('forward: start-up errors and --check', { concurrency: 6 }, () => {
     }
   });
 
+  test('--check: unknown keys inside retry and checkpoint → exit 1; a scalar checkpoint → Fatal error', T, async () => {
+    let r = await runWith(policy('    retry: { mn: 1s }\n    checkpoint: { intervall: 10ms }\n'), {}, ['--check']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(fatal(r.stderr), [
+      "[error] Unknown key 'forward[0].retry.mn' in config",
+      "[error] Unknown key 'forward[0].checkpoint.intervall' in config",
+      '[error] Fatal error: 2 unknown key(s) in config',
+    ]);
+    r = await runWith(policy('    checkpoint: 5s\n'), {}, ['--check']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(fatal(r.stderr), ["[error] Fatal error: Policy local/src->local/dst: 'checkpoint' must be a mapping"]);
+  });
+
   test('forward: [] → exit 0 at once', T, async () => {
     const r = await runWith(drivers + 'forward: []\n');
     assert.equal(r.code, 0, r.stderr);
