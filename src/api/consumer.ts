@@ -12,6 +12,7 @@ import type { Event, EventOwner } from './event.js';
 export type { Event } from './event.js';
 import { DiasporaError, ErrorCodes, StopEventProcessor } from './errors.js';
 import { Deferred, type Future } from './future.js';
+import { timerOption } from './timers.js';
 import type { Json } from './json.js';
 import type { PartitionInfo } from './metadata.js';
 import { InlineThreadPool, type ThreadPool } from './thread-pool.js';
@@ -236,7 +237,7 @@ export class ConsumerImpl implements Consumer, EventOwner {
     this.threadPool = o.threadPool ?? defaultPool;
     this.dataSelector = o.dataSelector;
     this.dataAllocator = o.dataAllocator;
-    this.ackIntervalMs = o.ackIntervalMs ?? 1000;
+    this.ackIntervalMs = timerOption(o.ackIntervalMs, 1000, 'ackIntervalMs');
     this.fetchSize = this.batchSize === 'adaptive' ? 512 : this.batchSize;
     source.onRevoke?.((partitions) => this.dropBuffered(partitions));
   }

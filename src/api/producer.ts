@@ -10,6 +10,7 @@ import { DataSegments, type DataLike } from './data-segments.js';
 import type { EventBatch, EventID, EventIds, Headers, TopicWriter } from './driver-spi.js';
 import { DiasporaError, ErrorCodes, InvalidMetadata } from './errors.js';
 import { Deferred, type Future } from './future.js';
+import { timerOption } from './timers.js';
 import type { Json } from './json.js';
 import { Metadata } from './metadata.js';
 import { InlineThreadPool, type ThreadPool } from './thread-pool.js';
@@ -289,7 +290,7 @@ export class ProducerImpl implements Producer {
     }
     this.threadPool = o.threadPool ?? defaultPool;
     this.inline = this.threadPool instanceof InlineThreadPool;
-    this.lingerMs = o.lingerMs ?? 5;
+    this.lingerMs = timerOption(o.lingerMs, 5, 'lingerMs');
     this.copyData = o.copyData ?? false;
     this.haltOnFailure = o.haltOnFailure ?? false;
     this.serializer = topic.serializer;

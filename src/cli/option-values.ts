@@ -3,6 +3,7 @@
  * `PARSE ERROR: option '<flag>' argument '<value>' is invalid. <message>`, exit 1.
  */
 import { InvalidArgumentError } from 'commander';
+import { MAX_TIMER_MS } from '../api/timers.js';
 
 /** A non-negative safe integer (`bench -n 0` is accepted: nothing is measured). */
 export function parseCount(value: string): number {
@@ -27,10 +28,11 @@ export function parseRatio(value: string): number {
   return x;
 }
 
-/** Seconds (`--timeout`), a non-negative finite number; 0 disables the limit. */
+/** Seconds (`--timeout`), a non-negative finite number that a timer can take; 0 disables the limit. */
 export function parseSeconds(value: string): number {
   const t = value.trim();
   const x = t === '' ? NaN : Number(t);
   if (!Number.isFinite(x) || x < 0) throw new InvalidArgumentError('Expected a non-negative number of seconds.');
+  if (x * 1000 > MAX_TIMER_MS) throw new InvalidArgumentError(`Expected at most ${MAX_TIMER_MS / 1000} seconds (${MAX_TIMER_MS} ms).`);
   return x;
 }

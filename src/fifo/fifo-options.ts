@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from '../api/timers.js';
+
 /**
  * Per-FIFO options of the fifo daemon (diaspora-ctl.md §7.2 table): validation, defaults and their warnings.
  * Pure functions: warnings are returned as message texts (without the `[warning] ` prefix), in option order.
@@ -58,9 +60,12 @@ export function resolveProducerOptions(path: string, given: ReadonlyMap<string, 
         break;
       }
       case 'linger_ms': {
+        // a control line must not stop the daemon: out of range is refused like any invalid value (§7.2: warning, default)
         const n = parseInteger(value, 0);
-        if (n === undefined) warnings.push(`Invalid linger_ms '${value}' for FIFO '${path}', using default (${DEFAULT_LINGER_MS})`);
-        options.lingerMs = n ?? DEFAULT_LINGER_MS;
+        const limit = n !== undefined && n > MAX_TIMER_MS ? ` (at most ${MAX_TIMER_MS} ms)` : '';
+        const ok = n !== undefined && limit === '';
+        if (!ok) warnings.push(`Invalid linger_ms '${value}' for FIFO '${path}'${limit}, using default (${DEFAULT_LINGER_MS})`);
+        options.lingerMs = ok ? n : DEFAULT_LINGER_MS;
         break;
       }
       default:

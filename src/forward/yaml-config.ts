@@ -22,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, type Node, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import { DiasporaError, ErrorCodes } from '../api/errors.js';
 import { type Json, type JsonObject, dumpCompact, integerFromLiteral, setMember } from '../api/json.js';
+import { MAX_TIMER_MS } from '../api/timers.js';
 
 const NULLS = new Set(['', '~', 'null', 'Null', 'NULL']);
 const BOOLS = new Map<string, boolean>();
@@ -208,17 +209,22 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
  * non-negative decimal number (`250ms`, `1.5s`, `.5m`; rounded to the nearest millisecond), or a non-negative
  * integer of milliseconds. Anything else (negative, non-integer number, bigint, unit-less or spaced string, …) →
  * DiasporaError (code CONFIG) `Invalid duration for <what>: <v>`, `<v>` being a string as is, other values as
- * compact JSON.
+ * compact JSON. Durations end up in timers: above 2147483647 ms (~24.8 days) →
+ * `Invalid duration for <what>: <v> (at most 2147483647 ms)`.
  */
 export function parseDuration(v: Json, what: string): number {
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v + 0; // -0 → 0
-  if (typeof v === 'string') {
-    const m = DURATION.exec(v);
-    if (m !== null) {
-      const ms = Math.round(Number(m[1]) * (UNIT_MS[m[2] as string] as number));
-      if (Number.isSafeInteger(ms)) return ms;
-    }
-  }
+  const ms = durationMs(v);
   const shown = typeof v === 'string' ? v : dumpCompact(v);
-  throw new DiasporaError(`Invalid duration for ${what}: ${shown}`, { code: ErrorCodes.CONFIG });
+  if (ms === undefined) throw new DiasporaError(`Invalid duration for ${what}: ${shown}`, { code: ErrorCodes.CONFIG });
+  if (ms > MAX_TIMER_MS) throw new DiasporaError(`Invalid duration for ${what}: ${shown} (at most ${MAX_TIMER_MS} ms)`, { code: ErrorCodes.CONFIG });
+  return ms;
+}
+
+function durationMs(v: Json): number | undefined {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v + 0; // -0 → 0
+  if (typeof v !== 'string') return undefined;
+  const m = DURATION.exec(v);
+  if (m === null) return undefined;
+  const ms = Math.round(Number(m[1]) * (UNIT_MS[m[2] as string] as number));
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }

@@ -33,6 +33,15 @@ test('producer: invalid linger_ms → warning, default 5', T, () => {
   }
 });
 
+test('producer: linger_ms above the longest timer (2147483647 ms) → warning naming the limit, default 5', T, () => {
+  assert.equal(resolveProducerOptions('p1', m({ linger_ms: '2147483647' })).options.lingerMs, 2_147_483_647);
+  for (const v of ['2147483648', '3000000000']) {
+    const r = resolveProducerOptions('p1', m({ linger_ms: v }));
+    assert.equal(r.options.lingerMs, 5);
+    assert.deepEqual(r.warnings, [`Invalid linger_ms '${v}' for FIFO 'p1' (at most 2147483647 ms), using default (5)`]);
+  }
+});
+
 test("unknown format → warning, 'raw'", T, () => {
   for (const resolve of [resolveProducerOptions, resolveConsumerOptions]) {
     const r = resolve('f', m({ format: 'JSON' }));

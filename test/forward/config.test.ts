@@ -285,6 +285,16 @@ test('an empty name or consumer_name is refused: the source consumer would be an
   assert.equal(load(base + '    name: ~\n    consumer_name:\n').policies[0]?.consumerName, 'local/a->remote/b');
 });
 
+test('durations above the longest timer (2147483647 ms, ~24.8 days) are refused, naming the key and the limit', T, () => {
+  const base = DRIVERS + 'forward:\n  - from: local/a\n    to: remote/b\n';
+  const name = 'local/a->remote/b';
+  fails(base + '    batch_linger: 600h\n', `Invalid duration for Policy ${name}: 'batch_linger': 600h (at most 2147483647 ms)`);
+  fails(base + '    retry: { max: 2147483648 }\n', `Invalid duration for Policy ${name}: 'retry.max': 2147483648 (at most 2147483647 ms)`);
+  fails(base + '    checkpoint: { interval: 36000m }\n', `Invalid duration for Policy ${name}: 'checkpoint.interval': 36000m (at most 2147483647 ms)`);
+  fails(DRIVERS + 'shutdown_timeout: 600h\nforward: []\n', "Invalid duration for 'shutdown_timeout': 600h (at most 2147483647 ms)");
+  assert.equal(load(base + '    batch_linger: 2147483647\n').policies[0]?.batchLingerMs, 2_147_483_647);
+});
+
 test('type is read as a string whatever its YAML type', T, () => {
   const cfg = load('drivers:\n  n: { type: 123 }\nforward: []\n');
   assert.equal(cfg.drivers.get('n')?.type, '123');

@@ -349,6 +349,16 @@ describe('forward: start-up errors and --check', { concurrency: 6 }, () => {
     assert.deepEqual(fatal(r.stderr), ["[error] Fatal error: Policy local/src->local/dst: 'checkpoint' must be a mapping"]);
   });
 
+  test('a duration above 2147483647 ms (batch_linger: 600h, shutdown_timeout: 600h) → Fatal error naming it, exit 1', T, async () => {
+    let r = await runWith(policy('    batch_linger: 600h\n'), {}, ['--stop-at-end']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(fatal(r.stderr), ["[error] Fatal error: Invalid duration for Policy local/src->local/dst: 'batch_linger': 600h (at most 2147483647 ms)"]);
+    r = await runWith(`shutdown_timeout: 600h\n${policy('')}`, {}, ['--check']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(fatal(r.stderr), ["[error] Fatal error: Invalid duration for 'shutdown_timeout': 600h (at most 2147483647 ms)"]);
+    assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning/);
+  });
+
   test('forward: [] → exit 0 at once', T, async () => {
     const r = await runWith(drivers + 'forward: []\n');
     assert.equal(r.code, 0, r.stderr);

@@ -327,7 +327,14 @@ test('durations as integers of milliseconds', () => {
   assert.equal(parseDuration(1000, 'x'), 1000);
   assert.equal(parseDuration(0, 'x'), 0);
   assert.ok(Object.is(parseDuration(-0, 'x'), 0));
-  assert.equal(parseDuration(9007199254740991, 'x'), 9007199254740991);
+  assert.equal(parseDuration(2147483647, 'x'), 2147483647);
+});
+
+test('durations above the longest timer (2147483647 ms) are refused with the limit in the message', () => {
+  for (const v of [2147483648, 9007199254740991, '600h', '2147483.648s']) {
+    throwsDuration(v, 'shutdown_timeout', `${String(v)} (at most 2147483647 ms)`);
+  }
+  assert.equal(parseDuration('2147483.647s', 'x'), 2147483647);
 });
 
 test('invalid durations', () => {

@@ -2,6 +2,7 @@
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
 import { isJsonObject, type Json } from '../../api/json.js';
 import { log } from '../../api/logging.js';
+import { MAX_TIMER_MS } from '../../api/timers.js';
 
 export type FlushBehavior = 'immediate' | 'on_flush' | 'buffered';
 
@@ -33,6 +34,9 @@ export function parseFilesOptions(o: Json): FilesOptions {
   const poll = o['poll_interval_ms'] ?? 50;
   const pollN = typeof poll === 'bigint' ? Number(poll) : poll;
   if (typeof pollN !== 'number' || !Number.isInteger(pollN) || pollN < 1) throw typeError('"poll_interval_ms" should be an integer >= 1');
+  if (pollN > MAX_TIMER_MS) {
+    throw new DiasporaError(`Invalid poll_interval_ms: ${pollN} (at most ${MAX_TIMER_MS} ms)`, { code: ErrorCodes.CONFIG });
+  }
   const state = o['consumer_state'] ?? true;
   if (typeof state !== 'boolean') throw typeError('"consumer_state" should be a boolean');
   for (const k of Object.keys(o)) if (!KNOWN.has(k)) log.debug(`files driver: ignoring unknown option "${k}"`);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { DiasporaError, ErrorCodes, errorMessage } from '../../api/errors.js';
 import { dumpCompact, isJsonObject, type Json, type JsonObject } from '../../api/json.js';
 import { log } from '../../api/logging.js';
+import { MAX_TIMER_MS } from '../../api/timers.js';
 
 /** librdkafka-style client properties, every value as text. */
 export type KafkaProps = Record<string, string>;
@@ -78,6 +79,7 @@ export function parseDriverOptions(json: Json): KafkaDriverOptions {
   if (intervalN !== undefined && (typeof intervalN !== 'number' || !Number.isInteger(intervalN) || intervalN < 0)) {
     throw configError('"commit_interval_ms" option should be a non-negative integer');
   }
+  if (typeof intervalN === 'number' && intervalN > MAX_TIMER_MS) throw configError(`"commit_interval_ms" option should be at most ${MAX_TIMER_MS} (ms)`);
   const onMalformed = json['on_malformed'];
   if (onMalformed !== undefined && onMalformed !== 'skip' && onMalformed !== 'stop') {
     throw configError('"on_malformed" option should be "skip" or "stop"');
@@ -209,6 +211,8 @@ function intProp(props: KafkaProps, names: string[], def: number, min = 0): numb
     if (v === undefined) continue;
     const x = Number(v.trim());
     if (v.trim() === '' || !Number.isInteger(x) || x < min) throw configError(`Invalid value for Kafka property '${n}': ${v}`);
+    // durations end up in timers
+    if (n.endsWith('.ms') && x > MAX_TIMER_MS) throw configError(`Invalid value for Kafka property '${n}': ${v} (at most ${MAX_TIMER_MS} ms)`);
     return x;
   }
   return def;

@@ -35,6 +35,10 @@ describe('kafka driver options', () => {
     rejects({ kafka: { 'bootstrap.servers': 'h:1' }, namespace: 3 }, '"namespace" option should be a string');
     rejects({ kafka: { 'bootstrap.servers': 'h:1' }, disable_info_topic: 'yes' }, '"disable_info_topic" option should be a boolean');
     rejects({ kafka: {} }, '"bootstrap.servers" not found or not a string in OctopusDriver configuration');
+    // durations reach timers: at most 2^31 - 1 ms
+    rejects({ kafka: { 'bootstrap.servers': 'h:1', 'linger.ms': '3000000000' } }, "Invalid value for Kafka property 'linger.ms': 3000000000 (at most 2147483647 ms)");
+    rejects({ kafka: { 'bootstrap.servers': 'h:1', 'session.timeout.ms': '2147483648' } }, "Invalid value for Kafka property 'session.timeout.ms': 2147483648 (at most 2147483647 ms)");
+    rejects({ kafka: { 'bootstrap.servers': 'h:1' }, commit_interval_ms: 3_000_000_000 }, '"commit_interval_ms" option should be at most 2147483647 (ms)');
     rejects({ kafka: { 'bootstrap.servers': 9092 } }, '"bootstrap.servers" should be a string or an array of strings');
     rejects({ kafka: { 'bootstrap.servers': ['a:1', 2] } }, '"bootstrap.servers" should be a string or an array of strings');
     rejects({ kafka: { 'bootstrap.servers': 'h:1' }, octopus: { url: 'http://x' } }, 'The "octopus" REST admin is not supported by this driver');
