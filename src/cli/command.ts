@@ -18,7 +18,8 @@ import { createLogger, LOGGING_CHOICES, parseLogLevel, resolveLogStream, type Lo
 export interface CommandContext {
   /**
    * Writes command results (the only stdout output besides usage texts). Returns false when the output is gone
-   * (the reader of a pipe left): a command that streams results stops then.
+   * (the reader of a pipe left, or a write failed): a command that streams results stops then. main() tells the two
+   * apart afterwards ({@link stdoutWriteError}).
    */
   out: (text: string) => boolean | void;
   env: NodeJS.ProcessEnv;
@@ -30,6 +31,16 @@ export interface CommandContext {
  */
 function stdoutGone(): boolean {
   return process.stdout.destroyed || process.stdout.errored !== null;
+}
+
+/**
+ * The error that made stdout fail, unless it is EPIPE: a reader that left (`consume | head`) is a normal end, but a
+ * failed write (ENOSPC on a full disk, EIO, …) means the output is truncated and the command must fail.
+ */
+export function stdoutWriteError(): Error | undefined {
+  const err = process.stdout.errored;
+  if (err === null || (err as NodeJS.ErrnoException).code === 'EPIPE') return undefined;
+  return err;
 }
 
 export const defaultContext: CommandContext = {

@@ -3,7 +3,8 @@
  * (diaspora-ctl.md §1). Modules are imported lazily so `topic list` never loads the forwarder.
  */
 import { createLogger, resolveLogStream } from './log.js';
-import { defaultContext, type CommandContext } from './command.js';
+import { defaultContext, stdoutWriteError, type CommandContext } from './command.js';
+import type { Logger } from './log.js';
 
 export interface CommandModule {
   run(argv: string[], ctx: CommandContext): Promise<number>;
@@ -43,11 +44,20 @@ let stdoutGuarded = false;
 export async function main(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
   if (!stdoutGuarded) {
     // a reader of our output that leaves (`consume ... | head`) is not a crash: commands notice it through
-    // ctx.out's result, and this listener keeps the stream's 'error' event (EPIPE) from being uncaught
+    // ctx.out's result, and this listener keeps the stream's 'error' event (EPIPE) from being uncaught; other
+    // write errors are reported below, once the command returned
     stdoutGuarded = true;
     process.stdout.on('error', () => undefined);
   }
   const logger = createLogger({ level: 'info', stream: resolveLogStream(argv.includes('--log-stdout'), ctx.env) });
+  const code = await dispatch(argv, ctx, logger);
+  const writeError = stdoutWriteError();
+  if (writeError === undefined) return code;
+  logger.error(`Error: write error on standard output: ${writeError.message}`);
+  return 1;
+}
+
+async function dispatch(argv: string[], ctx: CommandContext, logger: Logger): Promise<number> {
   const [first, second] = argv;
   if (first === undefined) {
     ctx.out(usage());

@@ -5,7 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { BIN, committedPositions, createTopic, ctlEnv, logLines, produce, readAll, runCtl, tempDir, type RunResult } from '../helpers/cli.js';
@@ -38,6 +38,20 @@ async function produceCli(dir: string, topic: string, input: string | Buffer, ..
 
 async function consumeCli(dir: string, topic: string, ...extra: string[]): Promise<RunResult> {
   return runCtl(['consume', ...drv('./d'), '--name', topic, ...extra], { cwd: dir });
+}
+
+/** Runs diaspora-ctl with its stdout on the file descriptor `stdout` (e.g. /dev/full); killed after 20 s. */
+async function runWithStdout(args: string[], stdout: number): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: ctlEnv(), stdio: ['ignore', stdout, 'pipe'] });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  try {
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    return { code, stderr };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 describe('produce / consume', { concurrency: 4 }, () => {
@@ -174,6 +188,35 @@ describe('produce / consume', { concurrency: 4 }, () => {
       // the consumer was closed (positions committed), and not past what the pipe could have taken
       const next = (await committedPositions(root, 't', 'g')).get(0) ?? 0n;
       assert.ok(next > 0n && next < BigInt(n), `committed position ${next}`);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('stdout on a full device (>/dev/full): topic list, topic describe, consume, bench consume → [error] write error (ENOSPC), exit 1', { ...T, skip: !existsSync('/dev/full') && 'no /dev/full' }, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const root = join(dir, 'data');
+      await createTopic(root, 't');
+      await produce(root, 't', [{ metadata: { i: 1 } }, { metadata: { i: 2 } }]);
+      const commands = [
+        ['topic', 'list', ...drv(root)],
+        ['topic', 'describe', ...drv(root), '--name', 't'],
+        ['consume', ...drv(root), '--name', 't', '--from-beginning'],
+        ['bench', 'consume', '-d', 'files', '--driver.root_path', root, '-t', 't', '-n', '2', '--warmup', '0'],
+      ];
+      for (const args of commands) {
+        const full = openSync('/dev/full', 'w');
+        let r;
+        try {
+          r = await runWithStdout(args, full);
+        } finally {
+          closeSync(full);
+        }
+        assert.equal(r.code, 1, `${args.join(' ')}\n${r.stderr}`);
+        const errors = logLines(r.stderr).filter((l) => l.startsWith('[error] '));
+        assert.deepEqual(errors, ['[error] Error: write error on standard output: ENOSPC: no space left on device, write'], args.join(' '));
+      }
     } finally {
       cleanup();
     }
