@@ -2,7 +2,7 @@
 import type { EventID } from '../api/driver-spi.js';
 import { dumpCompact, type JsonObject } from '../api/json.js';
 import { NoDataSelector } from '../api/data-selection.js';
-import { isNoMoreEvents } from '../api/consumer.js';
+import { isNoMoreEvents, type Consumer } from '../api/consumer.js';
 import { defaultContext, parseCommand, withDriver, type CommandContext, type CommandSpec } from './command.js';
 import { parseCount } from './option-values.js';
 
@@ -23,6 +23,52 @@ export const spec: CommandSpec = {
       .option('--no-data', 'do not read event data (only its size is unknown then: data_size is omitted)'),
 };
 
+/**
+ * Without --follow: how long consume waits for the next event short of the end before it gives up (exit 1): only a
+ * source that stalls gets there, it is far longer than reading one large event takes.
+ */
+const IDLE_LIMIT_MS = 30_000;
+
+/**
+ * Without --follow, consume reads until every partition reached the end it had at start. Positions start where the
+ * consumer starts (committed, earliest or latest) and move with each event read; they are refreshed from the
+ * consumer when a pull waits (a group's partitions become known once assigned).
+ */
+class EndTracker {
+  private lastProgress = Date.now();
+
+  private constructor(
+    private readonly ends: Map<number, EventID>,
+    private readonly next: Map<number, EventID>,
+  ) {}
+
+  static async start(consumer: Consumer): Promise<EndTracker> {
+    return new EndTracker(await consumer.endPositions(), await consumer.nextPositions());
+  }
+
+  read(partition: number, id: EventID): void {
+    this.next.set(partition, id + 1n);
+    this.lastProgress = Date.now();
+  }
+
+  async refresh(consumer: Consumer): Promise<void> {
+    for (const [p, id] of await consumer.nextPositions()) if (id > (this.next.get(p) ?? -1n)) this.next.set(p, id);
+  }
+
+  done(): boolean {
+    return [...this.ends].every(([p, end]) => end === 0n || (this.next.get(p) ?? 0n) >= end);
+  }
+
+  /** The error to stop with once nothing came for IDLE_LIMIT_MS, else undefined. */
+  stalled(count: number): Error | undefined {
+    if (Date.now() - this.lastProgress < IDLE_LIMIT_MS) return undefined;
+    const short = [...this.ends]
+      .filter(([p, end]) => end > 0n && (this.next.get(p) ?? 0n) < end)
+      .map(([p, end]) => `partition ${p} at ${this.next.get(p) ?? 0n} of ${end}`);
+    return new Error(`No event for ${IDLE_LIMIT_MS / 1000} s before the end of the topic (${short.join(', ')}): stopped after ${count} event(s)`);
+  }
+}
+
 export async function run(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
   const parsed = parseCommand(spec, argv, ctx);
   if (typeof parsed === 'number') return parsed;
@@ -39,10 +85,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     const consumer = await topic.consumer(group, { startFrom, ackIntervalMs: 200, ...(withData ? {} : { dataSelector: NoDataSelector }) });
     const max = typeof opts['max'] === 'number' ? (opts['max'] as number) : Infinity;
     const follow = opts['follow'] === true;
-    // without --follow, stop once every partition reached the end it had at start
-    const ends = follow ? undefined : await consumer.endPositions();
-    const next = new Map<number, EventID>();
-    const done = (): boolean => ends !== undefined && [...ends].every(([p, end]) => end === 0n || (next.get(p) ?? -1n) + 1n >= end);
+    const ends = follow ? undefined : await EndTracker.start(consumer);
     let count = 0;
     let out = '';
     // events are acknowledged once their lines are written: a reader that leaves does not lose them for the group
@@ -55,16 +98,17 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
       out = '';
       written = [];
     };
-    while (count < max && !stop.signal.aborted && !done() && !outputGone) {
-      // without --follow, a short idle wait means nothing is left (positions may start anywhere)
-      const e = await consumer.pull().wait(follow ? 1000 : 500);
+    while (count < max && !stop.signal.aborted && ends?.done() !== true && !outputGone) {
+      const e = await consumer.pull().wait(1000);
       if (e === undefined) {
-        if (!follow) break;
         flush();
+        await ends?.refresh(consumer);
+        const stalled = ends?.stalled(count);
+        if (stalled !== undefined) throw stalled;
         continue;
       }
       if (isNoMoreEvents(e)) break;
-      next.set(e.partitionIndex, e.id);
+      ends?.read(e.partitionIndex, e.id);
       const rec: JsonObject = { partition: e.partitionIndex, id: e.id, metadata: e.metadata.json };
       if (withData) {
         const data = e.data.toBuffer();

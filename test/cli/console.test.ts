@@ -222,6 +222,106 @@ describe('produce / consume', { concurrency: 4 }, () => {
     }
   });
 
+  test('consume without --follow reads to the end seen at start, even when events are large (3 x 40 MB) and a pull waits', { timeout: 120_000 }, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const root = join(dir, 'data');
+      await createTopic(root, 'big');
+      const size = 40 << 20;
+      await produce(root, 'big', [0, 1, 2].map((i) => ({ metadata: { i }, data: Buffer.alloc(size, 65 + i) })));
+      const r = await runCtl(['consume', ...drv(root), '--name', 'big', '--from-beginning'], { cwd: dir, timeoutMs: 90_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const lines = parseLines(r.stdout);
+      assert.deepEqual(
+        lines.map((l) => [l.id, l.metadata, l.data_size]),
+        [0, 1, 2].map((i) => [i, { i }, size]),
+      );
+      assert.ok(lines.every((l, i) => Buffer.from(l.data as string, 'base64').equals(Buffer.alloc(size, 65 + i))));
+    } finally {
+      cleanup();
+    }
+  });
+
+  /**
+   * A driver plugin wrapping the files driver whose source takes 800 ms per fetch, and hands out nothing after
+   * `--driver.stall_after <n>` events (a source that stalls). Returns the --driver value.
+   */
+  function slowDriver(dir: string): string {
+    writeFileSync(join(dir, 'package.json'), '{"type": "module"}');
+    writeFileSync(
+      join(dir, 'slow.js'),
+      `export function register(r) {
+  r.registerDriver('slowfiles', async (o) => {
+    const d = await r.drivers.get('files')(o);
+    let left = Number(o.json.stall_after ?? Infinity);
+    const openTopic = d.openTopic.bind(d);
+    d.openTopic = async (name) => {
+      const t = await openTopic(name);
+      const createSource = t.createSource.bind(t);
+      t.createSource = async (s) => {
+        const src = await createSource(s);
+        const fetch = src.fetch.bind(src);
+        src.fetchStored = undefined;
+        src.fetch = async (max, signal, wait) => {
+          if (left <= 0) return new Promise((resolve) => signal.addEventListener('abort', () => resolve([])));
+          await new Promise((resolve) => setTimeout(resolve, 800));
+          const events = (await fetch(max, signal, wait)).slice(0, left);
+          left -= events.length;
+          return events;
+        };
+        return src;
+      };
+      return t;
+    };
+    return d;
+  });
+}
+`,
+    );
+    return `slowfiles:${join(dir, 'slow.js')}`;
+  }
+
+  test('consume without --follow does not stop when a pull waits longer than a moment (each fetch of the source takes 800 ms)', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const root = join(dir, 'data');
+      await createTopic(root, 't', { num_partitions: 2 });
+      await produce(root, 't', [0, 1, 2, 3].map((i) => ({ metadata: { i }, partition: i % 2 })));
+      const r = await runCtl(['consume', '--driver', slowDriver(dir), '--driver.root_path', root, '--name', 't', '--from-beginning'], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        parseLines(r.stdout)
+          .map((l) => (l.metadata as { i: number }).i)
+          .sort(),
+        [0, 1, 2, 3],
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('consume without --follow gives up on a source that stalls short of the end: 30 s without an event → [error], exit 1', { timeout: 60_000 }, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const root = join(dir, 'data');
+      await createTopic(root, 't');
+      await produce(root, 't', [0, 1, 2].map((i) => ({ metadata: { i } })));
+      const args = ['consume', '--driver', slowDriver(dir), '--driver.root_path', root, '--driver.stall_after', '1', '--name', 't', '--from-beginning'];
+      const r = await runCtl(args, { cwd: dir, timeoutMs: 50_000 });
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(
+        parseLines(r.stdout).map((l) => l.metadata),
+        [{ i: 0 }],
+      );
+      assert.deepEqual(
+        logLines(r.stderr).filter((l) => l.startsWith('[error] ')),
+        ['[error] Error: No event for 30 s before the end of the topic (partition 0 at 1 of 3): stopped after 1 event(s)'],
+      );
+    } finally {
+      cleanup();
+    }
+  });
+
   test('bad numbers: --max, --batch-size, --partition are refused with a clear message and exit 1', T, async () => {
     const { dir, cleanup } = tempDir();
     try {
