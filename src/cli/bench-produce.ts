@@ -8,6 +8,7 @@
  * options, e.g. `--topic.num_partitions 4`) when it does not exist.
  */
 import { Option } from 'commander';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Driver } from '../api/driver.js';
 import { dumpCompact, type JsonObject } from '../api/json.js';
 import type { Metadata } from '../api/metadata.js';
@@ -64,6 +65,32 @@ export const spec: CommandSpec = {
     'Metadata of m >= 8 bytes is the JSON object {"p":"<m-8 random alphanumerics>"}; 2 <= m < 8: a JSON string of m bytes; m < 2: {}.\n' +
     'Example: diaspora-ctl bench produce -d files --driver.root_path /tmp/data -t bench -n 100000 -m 64 -s 4096 -b 128',
 };
+
+/** Ctrl+C (SIGINT) or SIGTERM during the warm-up: it stops in order, so the scratch topic is deleted. */
+class Interrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`Interrupted by ${signal}`);
+  }
+
+  /** The exit code of a process ended by the signal (128 + its number), as a shell reports it. */
+  get exitCode(): number {
+    return this.signal === 'SIGINT' ? 130 : 143;
+  }
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/**
+ * Turns the first SIGINT/SIGTERM into an abort of `controller` (reason: {@link Interrupted}); the listeners are `once`,
+ * so a second signal ends the process at once. Returns the function that removes them.
+ */
+function abortOnSignals(controller: AbortController): () => void {
+  const onSignal = (sig: NodeJS.Signals): void => controller.abort(new Interrupted(sig));
+  for (const s of SIGNALS) process.once(s, onSignal);
+  return () => {
+    for (const s of SIGNALS) process.off(s, onSignal);
+  };
+}
 
 interface Settings {
   numEvents: number;
@@ -136,16 +163,24 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     const warmup = Math.min(opts['warmup'] as number, Math.floor((64 << 20) / Math.max(1, s.dataSize + s.metadataSize)));
     if (warmup > 0) {
       const scratch = `${name}-warmup-${process.pid}`;
-      await driver.createTopic(scratch, { options: dotted.values.topic ?? {} });
-      const wt = await driver.openTopic(scratch);
-      const wp = await wt.producer({ name: 'benchmark-warmup', batchSize: s.batchSize, threadPool: pool, ...(s.maxNumBatches !== undefined ? { maxNumBatches: s.maxNumBatches } : {}) });
+      // only while the scratch topic exists: elsewhere a signal ends the process at once, with nothing to clean up
+      const interrupt = new AbortController();
+      const unlisten = abortOnSignals(interrupt);
       try {
-        await produceLoop(wp, ring, data, { ...s, numEvents: warmup }, new LoopProfiler(undefined));
+        await driver.createTopic(scratch, { options: dotted.values.topic ?? {} });
+        const wt = await driver.openTopic(scratch);
+        const wp = await wt.producer({ name: 'benchmark-warmup', batchSize: s.batchSize, threadPool: pool, ...(s.maxNumBatches !== undefined ? { maxNumBatches: s.maxNumBatches } : {}) });
+        try {
+          await produceLoop(wp, ring, data, { ...s, numEvents: warmup }, new LoopProfiler(undefined), interrupt.signal);
+        } finally {
+          await wp.close().catch(() => undefined);
+          await wt.close().catch(() => undefined);
+        }
       } finally {
-        await wp.close().catch(() => undefined);
-        await wt.close().catch(() => undefined);
         await driver.deleteTopic(scratch).catch((err: unknown) => logger.warn(`Could not delete warm-up topic ${scratch}: ${runtimeErrorText(err)}`));
+        unlisten();
       }
+      interrupt.signal.throwIfAborted(); // a signal during the clean-up stops the benchmark too
     }
     topic = await driver.openTopic(name);
     producer = await topic.producer({
@@ -159,6 +194,10 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     ctx.out(resultLines({ seconds: r.seconds, events: s.numEvents, bytes: s.numEvents * (metadataBytes(s.metadataSize) + s.dataSize), cpu: r.cpu }).join('\n') + '\n');
     return 0;
   } catch (err) {
+    if (err instanceof Interrupted) {
+      logger.warn(err.message);
+      return err.exitCode;
+    }
     logger.error(runtimeErrorText(err));
     return 1;
   } finally {
@@ -167,13 +206,33 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
   }
 }
 
-async function produceLoop(producer: Producer, ring: Metadata[], data: DataSource, s: Settings, profiler: LoopProfiler): Promise<{ seconds: number; cpu: NodeJS.CpuUsage }> {
+/** A promise rejected with the abort reason (handled: it only serves in races). */
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  const p = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+  p.catch(() => undefined);
+  return p;
+}
+
+/**
+ * Pushes `s.numEvents` events. With `interrupt` (the warm-up), the loop gives the event loop a turn at every flush so
+ * that a signal is seen (the flushes may complete without one), and an abort ends it, even during a long flush.
+ */
+async function produceLoop(
+  producer: Producer,
+  ring: Metadata[],
+  data: DataSource,
+  s: Settings,
+  profiler: LoopProfiler,
+  interrupt?: AbortSignal,
+): Promise<{ seconds: number; cpu: NodeJS.CpuUsage }> {
   const n = s.numEvents;
   const f = s.flushInterval;
   const ringSize = ring.length;
   let i = 0;
   const progress = new Progress(n, 'events');
   const deadline = new Deadline(s.timeout, () => `${i}/${n} events pushed`);
+  const aborted = interrupt === undefined ? undefined : rejectOnAbort(interrupt);
+  const wait = <T>(p: PromiseLike<T>): Promise<T> => deadline.race(aborted === undefined ? p : Promise.race([p, aborted]));
   try {
     await profiler.start();
     const cpu = cpuClock();
@@ -182,11 +241,14 @@ async function produceLoop(producer: Producer, ring: Metadata[], data: DataSourc
       if (deadline.expired) throw deadline.error();
       producer.push(ring[i % ringSize] as Metadata, data.slice(i));
       i++;
-      if (i % f === 0) await deadline.race(producer.flush());
-      else if (!producer.hasCapacity()) await deadline.race(producer.ready());
+      if (i % f === 0) {
+        await wait(producer.flush());
+        if (interrupt !== undefined) await nextTurn();
+        interrupt?.throwIfAborted();
+      } else if (!producer.hasCapacity()) await wait(producer.ready());
       progress.update(i);
     }
-    await deadline.race(producer.flush()); // final flush: everything written
+    await wait(producer.flush()); // final flush: everything written
     const seconds = (performance.now() - start) / 1000;
     return { seconds, cpu: cpu() };
   } finally {

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.js';
+import { CtlProcess, waitFor } from '../helpers/cli.js';
 import { DataDescriptor } from '../../src/api/data-descriptor.js';
 import { Metadata } from '../../src/api/metadata.js';
 import { makeMetadata, median, Random } from '../../src/bench/common.js';
@@ -126,6 +127,29 @@ test('--cpu-prof writes a profile of the timed loop', () => {
   assertResults(r, 100);
   const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: unknown[] };
   assert.ok(Array.isArray(profile.nodes) && profile.nodes.length > 0);
+});
+
+test('SIGINT / SIGTERM during the warm-up: the scratch topic <topic>-warmup-<pid> is deleted, exit 130 / 143', { timeout: 120_000 }, async () => {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    const sigRoot = join(dir, `sig-${signal}`);
+    const p = new CtlProcess(['bench', 'produce', '-d', 'files', '--driver.root_path', sigRoot, '-t', 'sig', '-n', '10', '--warmup', '30000000'], dir);
+    try {
+      const scratch = join(sigRoot, `sig-warmup-${p.pid}`);
+      assert.ok(await waitFor(() => existsSync(scratch) || !p.running, 30_000), p.stderr);
+      assert.ok(p.running, `the warm-up ended before the signal:\n${p.stderr}`);
+      p.signal(signal);
+      const exit = await p.exit(30_000);
+      assert.equal(exit.code, code, p.stderr);
+      assert.ok(p.logLines.includes(`[warning] Interrupted by ${signal}`), p.stderr);
+      assert.ok(!existsSync(scratch), 'the scratch topic is deleted');
+      assert.ok(existsSync(join(sigRoot, 'sig')), "the benchmark's own topic stays");
+    } finally {
+      p.kill();
+    }
+  }
 });
 
 test('parse errors: unknown flag, bad values, missing required options', () => {
