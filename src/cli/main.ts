@@ -39,6 +39,23 @@ export function usage(): string {
   ].join('\n');
 }
 
+/** The usage of a command group (`topic --help`): its actions, like the top-level usage. */
+export function groupUsage(group: string): string {
+  const actions = Object.entries(COMMANDS)
+    .filter(([k]) => k.startsWith(`${group} `))
+    .map(([k, v]) => [k.slice(group.length + 1), v.description] as const);
+  const width = Math.max(...actions.map(([a]) => a.length)) + 2;
+  return [
+    `Usage: diaspora-ctl ${group} <action> [options]`,
+    '',
+    'Actions:',
+    ...actions.map(([a, d]) => `  ${a.padEnd(width)}${d}`),
+    '',
+    `Use 'diaspora-ctl ${group} <action> --help' for help on an action.`,
+    '',
+  ].join('\n');
+}
+
 let stdoutGuarded = false;
 
 export async function main(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
@@ -70,6 +87,10 @@ async function dispatch(argv: string[], ctx: CommandContext, logger: Logger): Pr
   let key = first;
   let rest = argv.slice(1);
   if (GROUPS.has(first)) {
+    if (second === '-h' || second === '--help') {
+      ctx.out(groupUsage(first));
+      return 0;
+    }
     if (second === undefined || second.startsWith('-')) {
       ctx.out(usage());
       process.stderr.write(`Error: '${first}' command requires an action\n`);

@@ -85,6 +85,22 @@ describe('dispatcher (§1)', { concurrency: 6 }, () => {
     assert.equal(r.stderr, "Error: 'topic' command requires an action\n");
   });
 
+  test('topic --help / -h, bench --help: the group usage (its actions) on stdout, exit 0', T, async () => {
+    for (const flag of ['--help', '-h']) {
+      const r = await ctl(['topic', flag]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      const lines = r.stdout.split('\n');
+      assert.equal(lines[0], 'Usage: diaspora-ctl topic <action> [options]');
+      for (const action of ['create', 'list', 'describe', 'delete']) assert.ok(lines.some((l) => l.startsWith(`  ${action} `)), r.stdout);
+      assert.ok(r.stdout.includes("Use 'diaspora-ctl topic <action> --help' for help on an action."), r.stdout);
+    }
+    const r = await ctl(['bench', '--help']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.startsWith('Usage: diaspora-ctl bench <action> [options]\n'), r.stdout);
+    assert.ok(/^ {2}produce +Producer benchmark/m.test(r.stdout) && /^ {2}consume +Consumer benchmark/m.test(r.stdout), r.stdout);
+  });
+
   test('topic <bad>: [error] Unknown topic action: bad, exit 1', T, async () => {
     const r = await ctl(['topic', 'bad']);
     assert.equal(r.code, 1);
