@@ -94,6 +94,21 @@ export function metadataBytes(size: number): number {
  */
 export const METADATA_RING = 65536;
 
+/** Bytes of metadata text the ring holds at most: large metadata is reused sooner instead of filling the memory. */
+export const METADATA_RING_BYTES = 64 * MB;
+
+/** Number of distinct metadata objects to prepare for `n` events of `size` bytes of metadata (at least 1). */
+export function metadataRingSize(n: number, size: number): number {
+  return Math.max(1, Math.min(n, METADATA_RING, Math.floor(METADATA_RING_BYTES / Math.max(1, size))));
+}
+
+/**
+ * Bounds of the producer benchmark's sizes: the data pool is twice the data size (a Buffer: at most 4 GiB in Node 20),
+ * and metadata is built as one string (V8 strings stop below 512 MiB; 16 MiB keeps the ring and the drivers sane).
+ */
+export const MAX_BENCH_DATA_SIZE = 1024 * MB;
+export const MAX_BENCH_METADATA_SIZE = 16 * MB;
+
 /** Bytes of random data from which every event's data is a zero-copy slice (at a varying offset). */
 export const DATA_POOL_BYTES = 4 * MB;
 

@@ -16,15 +16,11 @@ import { dumpCompact } from '../api/json.js';
 import type { ThreadPool } from '../api/thread-pool.js';
 import type { TopicHandle } from '../api/topic.js';
 import { closeWithin, cpuClock, Deadline, DEFAULT_TIMEOUT_S, optionLines, Progress, resultLines } from '../bench/common.js';
-import { parseCount, parsePositive, parseRatio, parseSeconds } from './option-values.js';
+import { parseBatchSize, parseCount, parsePositive, parseRatio, parseSeconds } from './option-values.js';
 import { makeBenchSelector, type SelectionMode } from '../bench/selector.js';
 import { LoopProfiler } from '../bench/profile.js';
 import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
 import { runtimeErrorText } from './errors.js';
-
-function parseBatchSize(value: string): number | 'adaptive' {
-  return value.trim() === 'adaptive' ? 'adaptive' : parsePositive(value);
-}
 
 export const spec: CommandSpec = {
   path: 'bench consume',

@@ -20,8 +20,10 @@ import {
   Deadline,
   DEFAULT_TIMEOUT_S,
   makeMetadata,
+  MAX_BENCH_DATA_SIZE,
+  MAX_BENCH_METADATA_SIZE,
+  metadataRingSize,
   metadataBytes,
-  METADATA_RING,
   optionLines,
   Progress,
   Random,
@@ -29,14 +31,10 @@ import {
   closeWithin,
   cpuClock,
 } from '../bench/common.js';
-import { parseCount, parsePositive, parseSeconds } from './option-values.js';
+import { parseBatchSize, parseBytesUpTo, parseCount, parsePositive, parseSeconds } from './option-values.js';
 import { LoopProfiler } from '../bench/profile.js';
 import { defaultContext, driverOptions, parseCommand, type CommandContext, type CommandSpec } from './command.js';
 import { runtimeErrorText } from './errors.js';
-
-function parseBatchSize(value: string): number | 'adaptive' {
-  return value.trim() === 'adaptive' ? 'adaptive' : parsePositive(value);
-}
 
 export const spec: CommandSpec = {
   path: 'bench produce',
@@ -52,8 +50,8 @@ export const spec: CommandSpec = {
       .requiredOption('-t, --topic <topic>', 'topic to produce to')
       .option('-c, --driver-config <file>', 'JSON configuration file for the driver (merged with --driver.*)')
       .option('-n, --num-events <N>', 'number of events to send', parseCount, 1000)
-      .option('-s, --data-size <bytes>', 'size of the data in each event in bytes', parseCount, 0)
-      .option('-m, --metadata-size <bytes>', 'size of the metadata of each event in bytes (JSON text; at least 2)', parseCount, 0)
+      .option('-s, --data-size <bytes>', 'size of the data in each event in bytes (at most 1 GiB)', parseBytesUpTo(MAX_BENCH_DATA_SIZE, '1 GiB'), 0)
+      .option('-m, --metadata-size <bytes>', 'size of the metadata of each event in bytes (JSON text; at least 2, at most 16 MiB)', parseBytesUpTo(MAX_BENCH_METADATA_SIZE, '16 MiB'), 0)
       .option('-b, --batch-size <N>', 'number of events to batch together ("adaptive" also accepted)', parseBatchSize, 1 as number | 'adaptive')
       .option('-p, --num-threads <N>', 'threads of the producer\'s pool (0: inline, no pool)', parseCount, 1)
       .option('-f, --flush-interval <N>', 'number of events to push before calling flush', parsePositive, 1000)
@@ -143,7 +141,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
 
     // prepare the events before the driver exists, like the reference
     const rng = new Random(0x5eed1234);
-    const ring: Metadata[] = new Array<Metadata>(Math.max(1, Math.min(s.numEvents, METADATA_RING)));
+    const ring: Metadata[] = new Array<Metadata>(metadataRingSize(s.numEvents, s.metadataSize));
     for (let i = 0; i < ring.length; i++) ring[i] = makeMetadata(rng, s.metadataSize);
     const data = new DataSource(rng, s.dataSize);
 

@@ -20,6 +20,23 @@ export function parsePositive(value: string): number {
   return n;
 }
 
+/** A batch size: "adaptive" or an integer >= 1. */
+export function parseBatchSize(value: string): number | 'adaptive' {
+  return value.trim() === 'adaptive' ? 'adaptive' : parsePositive(value);
+}
+
+/**
+ * A byte count from 0 to `max` (benchmark sizes: a buffer or a string that large must be possible); `maxText` says
+ * the bound in words (e.g. "1 GiB").
+ */
+export function parseBytesUpTo(max: number, maxText: string): (value: string) => number {
+  return (value) => {
+    const n = parseCount(value);
+    if (n > max) throw new InvalidArgumentError(`Expected at most ${max} bytes (${maxText}).`);
+    return n;
+  };
+}
+
 /** A ratio in [0, 1] (the reference's `--data-interest` / `--data-selectivity`). */
 export function parseRatio(value: string): number {
   const t = value.trim();

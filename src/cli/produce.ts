@@ -7,7 +7,7 @@ import { defaultContext, parseCommand, withDriver, type CommandContext, type Com
 import { decodeProducerLine } from '../fifo/formats.js';
 import { FIFO_FORMATS, type FifoFormat } from '../fifo/fifo-options.js';
 import { ByteLineBuffer } from '../fifo/line-buffer.js';
-import { parseCount, parsePositive } from './option-values.js';
+import { parseBatchSize, parseCount } from './option-values.js';
 import { Option } from 'commander';
 
 export const spec: CommandSpec = {
@@ -23,7 +23,7 @@ export const spec: CommandSpec = {
       .addOption(new Option('--format <format>', 'raw: the line is the metadata string; json: the line is JSON metadata; envelope: {"metadata":…,"data":"<base64>"}').choices(FIFO_FORMATS).default('raw'))
       .option('--data-file <file>', 'attach the bytes of this file as the data of every event')
       .option('--partition <n>', 'push every event to this partition (default: the topic\'s partition selector)', parseCount)
-      .option('--batch-size <n>', 'events per batch (default adaptive)', parsePositive),
+      .option('--batch-size <n>', 'events per batch: an integer >= 1 or "adaptive"', parseBatchSize, 'adaptive' as number | 'adaptive'),
   helpAfter: 'Lines are UTF-8 (a trailing \\r is dropped). Invalid lines (bad UTF-8 or JSON, refused metadata) are reported on stderr and skipped; the exit code is 1 if any line failed.',
 };
 
@@ -37,8 +37,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
   return withDriver(parsed, async (driver) => {
     const fileData = typeof dataFile === 'string' ? readFileSync(dataFile) : undefined;
     const topic = await driver.openTopic(opts['name'] as string);
-    const batch = opts['batchSize'];
-    const producer = await topic.producer({ batchSize: typeof batch === 'number' ? batch : 'adaptive' });
+    const producer = await topic.producer({ batchSize: opts['batchSize'] as number | 'adaptive' });
     const partition = opts['partition'] as number | undefined;
     if (partition !== undefined && partition >= topic.partitions.length) {
       await producer.close();

@@ -12,7 +12,7 @@ import { repoRoot } from '../helpers/fixtures.js';
 import { CtlProcess, waitFor } from '../helpers/cli.js';
 import { DataDescriptor } from '../../src/api/data-descriptor.js';
 import { Metadata } from '../../src/api/metadata.js';
-import { makeMetadata, median, Random } from '../../src/bench/common.js';
+import { makeMetadata, median, metadataRingSize, Random } from '../../src/bench/common.js';
 import { makeBenchSelector, stridedView } from '../../src/bench/selector.js';
 import { NoDataSelector } from '../../src/api/data-selection.js';
 
@@ -170,6 +170,28 @@ test('parse errors: unknown flag, bad values, missing required options', () => {
     assert.match(r.stderr, /^PARSE ERROR: /, args.join(' '));
     assert.equal(r.stdout, '', args.join(' '));
   }
+});
+
+test('bench produce -s / -m beyond their bounds (1 GiB, 16 MiB): PARSE ERROR naming the option and the bound; --help says them', () => {
+  for (const [flag, value, expected] of [
+    ['-s', '3000000000', "PARSE ERROR: option '-s, --data-size <bytes>' argument '3000000000' is invalid. Expected at most 1073741824 bytes (1 GiB)."],
+    ['-m', '600000000', "PARSE ERROR: option '-m, --metadata-size <bytes>' argument '600000000' is invalid. Expected at most 16777216 bytes (16 MiB)."],
+  ] as const) {
+    const r = ctl('bench', 'produce', '-d', 'files', '--driver.root_path', root, '-t', 'bounds', flag, value);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr.split('\n')[0], expected);
+    assert.equal(r.stdout, '');
+  }
+  const help = ctl('bench', 'produce', '--help').stdout.replace(/\s+/g, ' ');
+  assert.match(help, /-s, --data-size <bytes> size of the data in each event in bytes \(at most 1 GiB\)/);
+  assert.match(help, /-m, --metadata-size <bytes> size of the metadata of each event in bytes \(JSON text; at least 2, at most 16 MiB\)/);
+});
+
+test('the metadata ring holds at most 64 MiB of text (16 MiB metadata: 4 objects), at least 1 object', () => {
+  assert.equal(metadataRingSize(1000, 64), 1000);
+  assert.equal(metadataRingSize(1_000_000, 64), 65536);
+  assert.equal(metadataRingSize(1000, 16 << 20), 4);
+  assert.equal(metadataRingSize(0, 0), 1);
 });
 
 test('bench consume of an unknown topic is a runtime error', () => {

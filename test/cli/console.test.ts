@@ -345,6 +345,21 @@ describe('produce / consume', { concurrency: 4 }, () => {
     }
   });
 
+  test('produce --batch-size adaptive (the default its help names) and --batch-size 2 are accepted', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      await createTopic(join(dir, 'd'), 'a');
+      for (const size of ['adaptive', '2']) {
+        const r = await produceCli(dir, 'a', 'x\ny\nz\n', '--batch-size', size);
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(logLines(r.stderr).includes('[info] Produced 3 event(s) to a'), r.stderr);
+      }
+      assert.equal((await readAll(join(dir, 'd'), 'a')).length, 6);
+    } finally {
+      cleanup();
+    }
+  });
+
   test('--format envelope round trip with data', T, async () => {
     const { dir, cleanup } = tempDir();
     try {
