@@ -641,6 +641,14 @@ export class ConsumerImpl implements Consumer, EventOwner {
       const last = t.lastId();
       if (last !== undefined) next.set(p, last + 1n);
     }
+    // ids may have gaps (kafka transaction markers): once this consumer delivered everything the source handed out
+    // for a partition, its next event comes no earlier than where the source reads
+    if (this.bufHead >= this.buffer.length) {
+      for (const [p, { at, handedOut }] of this.source.readPositions?.() ?? []) {
+        const n = next.get(p) ?? 0n;
+        if (at > n && (handedOut === undefined || n >= handedOut)) next.set(p, at);
+      }
+    }
     return next;
   }
 

@@ -143,6 +143,12 @@ export interface ConsumerSource {
   /** The id each partition started at (resolved start position). */
   startPositions(): Promise<Map<number, EventID>>;
   /**
+   * Optional, for sources whose ids have gaps (kafka: transaction markers, skipped records): per partition, where its
+   * reading stands (`at`: no event below it is still to be handed out by fetch()) and the id after the last event
+   * fetch() handed out (`handedOut`, undefined before any). Partitions not known yet are left out.
+   */
+  readPositions?(): Map<number, { at: EventID; handedOut: EventID | undefined }>;
+  /**
    * Sources whose partitions can be taken away (a group rebalance) register the consumer's
    * handler: it drops the events of those partitions that it fetched but did not deliver (the new
    * owner reads them), and returns the id of the first one dropped per partition, so that the

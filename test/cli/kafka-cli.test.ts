@@ -7,6 +7,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import kafkajs from 'kafkajs';
 import { Driver } from '../../src/api/driver.js';
 import { freePort, logLines, runCtl, tempDir } from '../helpers/cli.js';
 import { kafkaSuite, uniqueName, type KafkaEnv } from '../helpers/kafka.js';
@@ -83,6 +84,42 @@ kafkaSuite('diaspora-ctl with the kafka driver', (env: KafkaEnv) => {
         assert.deepEqual(after, { plain: [], verbose: [] });
       });
     }
+
+    test('consume (no --follow) of a topic ending with a transaction marker: every event, exit 0 without waiting for the idle limit', T, async () => {
+      const name = uniqueName('cli-tx');
+      created.push(name);
+      const r0 = await ctl(['topic', 'create', '--driver', 'kafka', '--driver-config', 'cfg.json', '--name', name, '--topic.num_partitions', '1', '--topic.replication_factor', '1']);
+      assert.equal(r0.code, 0, r0.stderr);
+      // another client's committed transaction: 2 records, then its commit marker (the partition's end is past it)
+      const kafka = new kafkajs.Kafka({ brokers: [env.bootstrap], clientId: 'diaspora-cli-tx', logLevel: kafkajs.logLevel.NOTHING });
+      const tp = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
+      await tp.connect();
+      const tx = await tp.transaction();
+      const value = (seq: number): Buffer => {
+        const text = Buffer.from(`{"seq":${seq}}`);
+        const v = Buffer.alloc(24 + text.length);
+        v.writeBigUInt64LE(BigInt(8 + text.length), 0);
+        v.writeBigUInt64LE(BigInt(text.length), 16);
+        text.copy(v, 24);
+        return v;
+      };
+      await tx.send({ topic: name, messages: [{ value: value(0) }, { value: value(1) }] });
+      await tx.commit();
+      await tp.disconnect();
+      const started = Date.now();
+      const r = await ctl(['consume', '--driver', 'kafka', '--driver-config', 'cfg.json', '--name', name, '--from-beginning', '--no-data']);
+      const seconds = (Date.now() - started) / 1000;
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        r.stdout
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => (JSON.parse(l) as { metadata: unknown }).metadata),
+        [{ seq: 0 }, { seq: 1 }],
+      );
+      // the end is known at once past the marker (the idle limit is 30 s)
+      assert.ok(seconds < 20, `consume took ${seconds} s`);
+    });
 
     test('produce / consume --from-beginning round trip through Kafka (kafka and octopus)', T, async () => {
       const name = uniqueName('cli-rt');

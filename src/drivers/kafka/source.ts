@@ -610,6 +610,17 @@ export class KafkaSource implements ConsumerSource {
     }
   }
 
+  readPositions(): Map<number, { at: EventID; handedOut: EventID | undefined }> {
+    const out = new Map<number, { at: EventID; handedOut: EventID | undefined }>();
+    for (const st of this.states.values()) {
+      if (!st.owned) continue;
+      // a buffered record is the next one handed out; with none, the fetch offset is past every control record
+      const at = st.buffered > 0 ? (st.buffer[st.head] as ConsumedRecord).offset : st.position;
+      if (at !== undefined) out.set(st.index, { at, handedOut: st.delivered });
+    }
+    return out;
+  }
+
   async startPositions(): Promise<Map<number, EventID>> {
     const out = new Map<number, EventID>();
     for (const st of this.states.values()) if (st.owned && st.start !== undefined) out.set(st.index, st.start);

@@ -191,6 +191,34 @@ kafkaSuite('kafka driver acceptance (kafka-octopus.md §11)', (env: KafkaEnv) =>
     await t.close();
   });
 
+  it('after the last event before a transaction marker, nextPositions() is the end (past the marker), so reading up to the end stops', { timeout: 40000 }, async () => {
+    const name = await topic('txend', 1);
+    const text = (seq: number): Buffer => Buffer.from(`{"seq":${seq}}`);
+    const value = (seq: number): Buffer => {
+      const v = Buffer.alloc(24 + text(seq).length);
+      v.writeBigUInt64LE(BigInt(8 + text(seq).length), 0);
+      v.writeBigUInt64LE(0n, 8);
+      v.writeBigUInt64LE(BigInt(text(seq).length), 16);
+      text(seq).copy(v, 24);
+      return v;
+    };
+    const tp = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
+    await tp.connect();
+    const tx = await tp.transaction();
+    await tx.send({ topic: name, messages: [{ value: value(0) }, { value: value(1) }] });
+    await tx.commit();
+    await tp.disconnect();
+    const t = await d.openTopic(name);
+    const c = await t.consumer('', { startFrom: 'earliest' });
+    const end = (await c.endPositions()).get(0);
+    assert.equal(end, 3n, 'two records and the commit marker');
+    assert.deepEqual((await pullN(c, 2)).map((e) => e.id), [0n, 1n]);
+    assert.equal(await c.pull().wait(300), undefined);
+    assert.equal((await c.nextPositions()).get(0), 3n, 'the marker is behind the reader: nothing is left to read');
+    await c.close();
+    await t.close();
+  });
+
   it('a committed offset out of range is reset by auto.offset.reset (earliest by default)', { timeout: 30000 }, async () => {
     const name = await topic('oor', 1);
     const group = uniqueName('grp');
