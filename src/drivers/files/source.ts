@@ -107,6 +107,15 @@ function scatterReads(pieces: Piece[]): ScatterRead[] {
   return reads;
 }
 
+/**
+ * Field `f` of index entry `i` (0 metadata offset, 1 metadata size, 2 data offset, 3 data size): a u64 as its two
+ * little-endian u32 words, lo + hi·2^32 (offsets and sizes stay below 2^53).
+ */
+function entryField(words: Uint32Array, i: number, f: number): number {
+  const w = i * 8 + f * 2;
+  return (words[w] as number) + (words[w + 1] as number) * 0x1_0000_0000;
+}
+
 /** The visible entries of a partition read at its cursor, with the bytes they point to. */
 interface RawRead {
   visible: number;
@@ -320,7 +329,7 @@ export class FilesSource implements ConsumerSource {
       const idx = readBuffer(limit * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE);
       n = Math.floor((await preadFull(indexFd, idx, 0, limit * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE)) / INDEX_RECORD_SIZE);
       if (n <= 0) return undefined;
-      // u64 fields as word pairs lo + hi·2^32 (offsets and sizes stay below 2^53)
+      // the entries as u32 words (see entryField)
       words = new Uint32Array(idx.buffer, idx.byteOffset, n * 8);
 
       // visible prefix, bounded spans
@@ -331,11 +340,10 @@ export class FilesSource implements ConsumerSource {
       dataHi = 0;
       let beyond: 'metadata' | 'data' | undefined;
       for (let i = 0; i < n; i++) {
-        const w = i * 8;
-        const mo = (words[w] as number) + (words[w + 1] as number) * 0x1_0000_0000;
-        const me = mo + (words[w + 2] as number) + (words[w + 3] as number) * 0x1_0000_0000;
-        const dof = (words[w + 4] as number) + (words[w + 5] as number) * 0x1_0000_0000;
-        const de = dof + (words[w + 6] as number) + (words[w + 7] as number) * 0x1_0000_0000;
+        const mo = entryField(words, i, 0);
+        const me = mo + entryField(words, i, 1);
+        const dof = entryField(words, i, 2);
+        const de = dof + entryField(words, i, 3);
         if (me > metaSize || de > dataSize) {
           if (i === 0) beyond = me > metaSize ? 'metadata' : 'data';
           break; // later entries: the next fetch, with fresh sizes
@@ -400,11 +408,10 @@ export class FilesSource implements ConsumerSource {
     const { visible, words, meta, metaLo, data, dataLo, headers } = raw;
     try {
       for (let i = 0; i < visible; i++) {
-        const w = i * 8;
-        const mo = (words[w] as number) + (words[w + 1] as number) * 0x1_0000_0000;
-        const ms = (words[w + 2] as number) + (words[w + 3] as number) * 0x1_0000_0000;
-        const dof = (words[w + 4] as number) + (words[w + 5] as number) * 0x1_0000_0000;
-        const ds = (words[w + 6] as number) + (words[w + 7] as number) * 0x1_0000_0000;
+        const mo = entryField(words, i, 0);
+        const ms = entryField(words, i, 1);
+        const dof = entryField(words, i, 2);
+        const ds = entryField(words, i, 3);
         const id = c.next + i;
         const metadata = this.metadataAt(c, id, meta, mo - metaLo, ms);
         let segs: DataSegments;
@@ -447,9 +454,8 @@ export class FilesSource implements ConsumerSource {
     if (!(this.o.serializer instanceof DefaultSerializer)) return raw.visible;
     const { visible, words, meta, metaLo } = raw;
     for (let i = 0; i < visible; i++) {
-      const w = i * 8;
-      const mo = (words[w] as number) + (words[w + 1] as number) * 0x1_0000_0000;
-      const ms = (words[w + 2] as number) + (words[w + 3] as number) * 0x1_0000_0000;
+      const mo = entryField(words, i, 0);
+      const ms = entryField(words, i, 1);
       if (isDefaultRecord(meta, mo - metaLo, ms)) continue;
       // the first: the same error as the decoding read (deserializing an invalid record throws)
       if (i === 0) this.metadataAt(c, c.next, meta, mo - metaLo, ms);
@@ -469,11 +475,10 @@ export class FilesSource implements ConsumerSource {
     let runEnd = -1;
     let size = 0;
     for (let i = 0; i < visible; i++) {
-      const w = i * 8;
-      const mo = (words[w] as number) + (words[w + 1] as number) * 0x1_0000_0000;
-      const ms = (words[w + 2] as number) + (words[w + 3] as number) * 0x1_0000_0000;
-      const dof = (words[w + 4] as number) + (words[w + 5] as number) * 0x1_0000_0000;
-      const ds = (words[w + 6] as number) + (words[w + 7] as number) * 0x1_0000_0000;
+      const mo = entryField(words, i, 0);
+      const ms = entryField(words, i, 1);
+      const dof = entryField(words, i, 2);
+      const ds = entryField(words, i, 3);
       // adjacent records (one writer's batches) stay one chunk
       if (mo !== runEnd) {
         if (runStart >= 0) chunks.push(meta.subarray(runStart - metaLo, runEnd - metaLo));
