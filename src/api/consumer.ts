@@ -399,9 +399,22 @@ export class ConsumerImpl implements Consumer, EventOwner {
     if (this.fetching || this.bufHead < this.buffer.length) {
       throw new DiasporaError('pullStored() cannot follow pull() on the same consumer', { code: ErrorCodes.INVALID_ARGUMENT });
     }
-    const signals = [this.abort.signal, AbortSignal.timeout(Math.max(0, timeoutMs))];
-    if (stop !== undefined) signals.push(stop);
-    const runs = await fetchStored(max, AbortSignal.any(signals), true);
+    // one signal for close(), the timeout and `stop`, unlinked afterwards (AbortSignal.any would leave a dependent
+    // signal on the consumer's long-lived one per call in Node 20/22: nodejs/node#55351, #64476)
+    const ended = new AbortController();
+    const end = (): void => ended.abort();
+    const timer = setTimeout(end, Math.max(0, timeoutMs));
+    this.abort.signal.addEventListener('abort', end);
+    stop?.addEventListener('abort', end);
+    if (this.abort.signal.aborted || stop?.aborted === true) end();
+    let runs: StoredRun[];
+    try {
+      runs = await fetchStored(max, ended.signal, true);
+    } finally {
+      clearTimeout(timer);
+      this.abort.signal.removeEventListener('abort', end);
+      stop?.removeEventListener('abort', end);
+    }
     for (const r of runs) {
       let t = this.acks.get(r.partitionIndex);
       if (t === undefined) this.acks.set(r.partitionIndex, (t = new AckTracker(this.name === '')));
