@@ -249,7 +249,7 @@ test('unknown keys are collected (daemon, driver, policy, defaults); driver opti
 test('unknown keys inside retry and checkpoint are collected (policy and defaults); a non-mapping checkpoint is refused', T, () => {
   const cfg = load(
     DRIVERS +
-      'defaults: { retry: { max: 2s, jiter: 0.5 } }\nforward:\n  - from: local/a\n    to: remote/b\n    retry: { mn: 1s, min: 200ms }\n    checkpoint: { intervall: 10ms, interval: 3s }\n',
+      'defaults: { retry: { max: 2s, jiter: 0.5 } }\nforward:\n  - from: local/a\n    to: remote/b\n    retry: { mn: 1s, min: 200ms }\n    checkpoint: { intervall: 10ms, interval: 3s, topic: __diaspora_forward_checkpoints }\n',
   );
   assert.deepEqual([...cfg.unknownKeys].sort(), ['defaults.retry.jiter', 'forward[0].checkpoint.intervall', 'forward[0].retry.mn']);
   assert.deepEqual(cfg.policies[0]?.retry, { minMs: 200, maxMs: 30_000, jitter: 0.2 });
