@@ -157,7 +157,7 @@ test('relative paths are relative to the working directory', T, async () => {
   await createTopic(join(dir, 'data'), 't1');
   const d = new Daemon(['--driver', 'files', '--driver.root_path', 'data', '--control-file', 'ctl'], dir);
   try {
-    assert.ok(await waitFor(() => isFifo(join(dir, 'ctl')), 1000), d.stderr);
+    assert.ok(await waitFor(() => isFifo(join(dir, 'ctl')), 5000), d.stderr);
     await sendCommand(join(dir, 'ctl'), 'sub/../p -> t1');
     // "sub" does not exist, so the FIFO cannot be created there
     assert.equal(await d.waitForLogMatching(/^\[error\] Failed to create producer: /), "[error] Failed to create producer: 'sub/../p': No such file or directory");
