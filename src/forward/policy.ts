@@ -107,6 +107,8 @@ export class ForwardPolicy {
   private readonly deliveredStored: (number | undefined)[] = [];
   /** Events move as stored runs (see runStored), decided in open(). */
   private stored = false;
+  /** The consumer's next positions when a read found nothing (they pass gaps in ids: kafka transaction markers). */
+  private idleNext: Map<number, EventID> | undefined;
   /** Settles when the batch started last has pushed its events (the next one pushes after it). */
   private pushTail: Promise<void> = Promise.resolve();
   /** A write failed: first pushes stop until every batch in flight is done (see write()). */
@@ -237,7 +239,9 @@ export class ForwardPolicy {
     for (const [p, end] of this.ends) {
       const last = this.delivered[p];
       const lastStored = this.deliveredStored[p];
-      const next = lastStored !== undefined ? BigInt(lastStored + 1) : last === undefined ? (this.starts.get(p) ?? 0n) : last.id + 1n;
+      let next = lastStored !== undefined ? BigInt(lastStored + 1) : last === undefined ? (this.starts.get(p) ?? 0n) : last.id + 1n;
+      const idle = this.idleNext?.get(p);
+      if (idle !== undefined && idle > next) next = idle;
       if (next < end) return false;
     }
     return true;
@@ -449,6 +453,8 @@ export class ForwardPolicy {
       if (got === STOP) return read.length > 0 ? { read, out, readAt } : undefined;
       if (got.length === 0) {
         if (read.length > 0) break;
+        // nothing came: the end may lie past ids that are never delivered (a transaction marker at a Kafka topic's end)
+        if (this.ends !== undefined) this.idleNext = await consumer.nextPositions();
         if (this.reachedEnd()) return { read, out, readAt };
         continue;
       }
