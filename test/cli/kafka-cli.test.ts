@@ -7,10 +7,9 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import kafkajs from 'kafkajs';
 import { Driver } from '../../src/api/driver.js';
 import { freePort, logLines, runCtl, tempDir } from '../helpers/cli.js';
-import { kafkaSuite, uniqueName, type KafkaEnv } from '../helpers/kafka.js';
+import { kafkaSuite, uniqueName, writeCommittedTransaction, type KafkaEnv } from '../helpers/kafka.js';
 
 const T = { timeout: 60_000 };
 
@@ -91,21 +90,7 @@ kafkaSuite('diaspora-ctl with the kafka driver', (env: KafkaEnv) => {
       const r0 = await ctl(['topic', 'create', '--driver', 'kafka', '--driver-config', 'cfg.json', '--name', name, '--topic.num_partitions', '1', '--topic.replication_factor', '1']);
       assert.equal(r0.code, 0, r0.stderr);
       // another client's committed transaction: 2 records, then its commit marker (the partition's end is past it)
-      const kafka = new kafkajs.Kafka({ brokers: [env.bootstrap], clientId: 'diaspora-cli-tx', logLevel: kafkajs.logLevel.NOTHING });
-      const tp = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
-      await tp.connect();
-      const tx = await tp.transaction();
-      const value = (seq: number): Buffer => {
-        const text = Buffer.from(`{"seq":${seq}}`);
-        const v = Buffer.alloc(24 + text.length);
-        v.writeBigUInt64LE(BigInt(8 + text.length), 0);
-        v.writeBigUInt64LE(BigInt(text.length), 16);
-        text.copy(v, 24);
-        return v;
-      };
-      await tx.send({ topic: name, messages: [{ value: value(0) }, { value: value(1) }] });
-      await tx.commit();
-      await tp.disconnect();
+      await writeCommittedTransaction(env.bootstrap, name, [0, 1]);
       const started = Date.now();
       const r = await ctl(['consume', '--driver', 'kafka', '--driver-config', 'cfg.json', '--name', name, '--from-beginning', '--no-data']);
       const seconds = (Date.now() - started) / 1000;

@@ -28,8 +28,7 @@ import {
   type NewEvent,
   type ReadEvent,
 } from '../helpers/cli.js';
-import kafkajs from 'kafkajs';
-import { kafkaSuite, OwnBroker, secureTest, uniqueName, type KafkaEnv, type SecureEndpoints } from '../helpers/kafka.js';
+import { kafkaSuite, OwnBroker, secureTest, uniqueName, writeCommittedTransaction, type KafkaEnv, type SecureEndpoints } from '../helpers/kafka.js';
 
 const RUNNING = '[info] Forwarding daemon running. Press Ctrl+C to stop.';
 const STOPPED = '[info] Forwarding daemon stopped.';
@@ -384,21 +383,7 @@ kafkaSuite('forward with Kafka (diaspora-ctl.md §8, forwarding.md §3–§4)', 
     test('--stop-at-end from a Kafka topic that ends with a transaction marker: every event forwarded, exit 0', { timeout: 60_000 }, async () => {
       const a = await kafkaTopic('fwd-tx', 1);
       // another client's committed transaction: 2 events, then the commit marker at the partition's end
-      const kafka = new kafkajs.Kafka({ brokers: [env.bootstrap], clientId: 'diaspora-fwd-tx', logLevel: kafkajs.logLevel.NOTHING });
-      const tp = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
-      await tp.connect();
-      const tx = await tp.transaction();
-      const value = (seq: number): Buffer => {
-        const text = Buffer.from(`{"seq":${seq}}`);
-        const v = Buffer.alloc(24 + text.length);
-        v.writeBigUInt64LE(BigInt(8 + text.length), 0);
-        v.writeBigUInt64LE(BigInt(text.length), 16);
-        text.copy(v, 24);
-        return v;
-      };
-      await tx.send({ topic: a, messages: [{ value: value(0) }, { value: value(1) }] });
-      await tx.commit();
-      await tp.disconnect();
+      await writeCommittedTransaction(env.bootstrap, a, [0, 1]);
       const { dir, cleanup } = tempDir('diaspora-kafka-forward-');
       try {
         await createTopic(join(dir, 'data'), 'dst', { num_partitions: 1 });

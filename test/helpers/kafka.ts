@@ -15,6 +15,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import kafkajs from 'kafkajs';
 import { ROOT } from './cli.js';
 
 export interface KafkaEndpoints {
@@ -259,3 +260,33 @@ export class OwnBroker {
 }
 
 const OWN_BROKER_SCRIPT = join(ROOT, 'scripts', 'kafka.sh');
+
+/**
+ * A record value in the octopus layout (kafka-octopus.md §5) holding `{"seq":<seq>}` as metadata and no data, for
+ * writing with another client.
+ */
+export function octopusValue(seq: number): Buffer {
+  const text = Buffer.from(JSON.stringify({ seq }));
+  const v = Buffer.alloc(24 + text.length);
+  v.writeBigUInt64LE(BigInt(8 + text.length), 0);
+  v.writeBigUInt64LE(BigInt(text.length), 16);
+  text.copy(v, 24);
+  return v;
+}
+
+/**
+ * Another client (kafkajs) writes events `seqs` to `topic` in one committed transaction: the partition then ends with
+ * the transaction's commit marker, an offset no event has.
+ */
+export async function writeCommittedTransaction(bootstrap: string, topic: string, seqs: readonly number[]): Promise<void> {
+  const kafka = new kafkajs.Kafka({ brokers: [bootstrap], clientId: 'diaspora-tests-tx', logLevel: kafkajs.logLevel.NOTHING });
+  const tp = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
+  await tp.connect();
+  try {
+    const tx = await tp.transaction();
+    await tx.send({ topic, messages: seqs.map((seq) => ({ value: octopusValue(seq) })) });
+    await tx.commit();
+  } finally {
+    await tp.disconnect();
+  }
+}

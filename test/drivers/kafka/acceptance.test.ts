@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import zlib from 'node:zlib';
 import { DiasporaError, Driver, NO_MORE_EVENTS, setLogSink, type Event, type Json, type TopicHandle } from '../../../src/index.js';
-import { kafkaSuite, uniqueName, type KafkaEnv } from '../../helpers/kafka.js';
+import { kafkaSuite, octopusValue, uniqueName, writeCommittedTransaction, type KafkaEnv } from '../../helpers/kafka.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -157,27 +157,18 @@ kafkaSuite('kafka driver acceptance (kafka-octopus.md §11)', (env: KafkaEnv) =>
 
   it('read_committed (default) hides aborted transactions of another client; read_uncommitted shows them', { timeout: 40000 }, async () => {
     const name = await topic('txn', 1);
-    const value = (seq: number): Buffer => {
-      const text = Buffer.from(`{"seq":${seq}}`);
-      const v = Buffer.alloc(24 + text.length);
-      v.writeBigUInt64LE(BigInt(8 + text.length), 0);
-      v.writeBigUInt64LE(0n, 8);
-      v.writeBigUInt64LE(BigInt(text.length), 16);
-      text.copy(v, 24);
-      return v;
-    };
     const tp = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
     await tp.connect();
     let seq = 0;
     for (const outcome of ['abort', 'commit', 'abort'] as const) {
       const tx = await tp.transaction();
-      await tx.send({ topic: name, messages: [{ value: value(seq++) }, { value: value(seq++) }] });
+      await tx.send({ topic: name, messages: [{ value: octopusValue(seq++) }, { value: octopusValue(seq++) }] });
       await (outcome === 'abort' ? tx.abort() : tx.commit());
     }
     await tp.disconnect();
     const plain = kafka.producer();
     await plain.connect();
-    await plain.send({ topic: name, messages: [{ value: value(seq++) }] });
+    await plain.send({ topic: name, messages: [{ value: octopusValue(seq++) }] });
     await plain.disconnect();
     const t = await d.openTopic(name);
     const c = await t.consumer('');
@@ -193,21 +184,7 @@ kafkaSuite('kafka driver acceptance (kafka-octopus.md §11)', (env: KafkaEnv) =>
 
   it('after the last event before a transaction marker, nextPositions() is the end (past the marker), so reading up to the end stops', { timeout: 40000 }, async () => {
     const name = await topic('txend', 1);
-    const text = (seq: number): Buffer => Buffer.from(`{"seq":${seq}}`);
-    const value = (seq: number): Buffer => {
-      const v = Buffer.alloc(24 + text(seq).length);
-      v.writeBigUInt64LE(BigInt(8 + text(seq).length), 0);
-      v.writeBigUInt64LE(0n, 8);
-      v.writeBigUInt64LE(BigInt(text(seq).length), 16);
-      text(seq).copy(v, 24);
-      return v;
-    };
-    const tp = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
-    await tp.connect();
-    const tx = await tp.transaction();
-    await tx.send({ topic: name, messages: [{ value: value(0) }, { value: value(1) }] });
-    await tx.commit();
-    await tp.disconnect();
+    await writeCommittedTransaction(env.bootstrap, name, [0, 1]);
     const t = await d.openTopic(name);
     const c = await t.consumer('', { startFrom: 'earliest' });
     const end = (await c.endPositions()).get(0);
@@ -424,14 +401,7 @@ kafkaSuite('kafka driver acceptance (kafka-octopus.md §11)', (env: KafkaEnv) =>
           // written to the new partition before the consumer can have noticed it
           const producer = kafka.producer();
           await producer.connect();
-          const value = (seq: number): Buffer => {
-            const text = Buffer.from(JSON.stringify({ seq }));
-            const head = Buffer.alloc(24);
-            head.writeBigUInt64LE(BigInt(8 + text.length), 0);
-            head.writeUInt32LE(text.length, 16);
-            return Buffer.concat([head, text]);
-          };
-          await producer.send({ topic: name, messages: [0, 1, 2].map((seq) => ({ partition: 1, value: value(seq) })) });
+          await producer.send({ topic: name, messages: [0, 1, 2].map((seq) => ({ partition: 1, value: octopusValue(seq) })) });
           await producer.disconnect();
           const got = await pullN(c, 3, 30000);
           assert.deepEqual(
