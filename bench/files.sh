@@ -9,7 +9,7 @@
 #   (e) consumer of (a) (metadata only)
 #   (f) forward files -> files of N_FWD (default 500,000) events of (a)'s shape, end to end, with peak memory
 # Producers run with --max-num-batches 64 (the reference ignores MaxNumBatches); every bench command first
-# runs a warm-up of 50,000 events that is not measured (JIT); the "cold" rows use --warmup 0.
+# runs a warm-up of 200,000 events in 4 rounds that is not measured (JIT); the "cold" rows use --warmup 0.
 # for each producer/consumer pool size in THREADS (default "1 0": 1 = the reference default -p 1; 0 = inline pool).
 # MB = 2^20 bytes everywhere (the reference benchmarks' unit), dd included. `sync` runs before every repetition
 # (outside the timed part) so that no run pays for the write-back of the previous one.

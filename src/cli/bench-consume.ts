@@ -15,7 +15,7 @@ import { Driver } from '../api/driver.js';
 import { dumpCompact } from '../api/json.js';
 import type { ThreadPool } from '../api/thread-pool.js';
 import type { TopicHandle } from '../api/topic.js';
-import { closeWithin, cpuClock, Deadline, DEFAULT_TIMEOUT_S, optionLines, Progress, resultLines } from '../bench/common.js';
+import { closeWithin, cpuClock, Deadline, DEFAULT_TIMEOUT_S, DEFAULT_WARMUP_EVENTS, DEFAULT_WARMUP_ROUNDS, optionLines, Progress, resultLines, warmupRounds } from '../bench/common.js';
 import { parseBatchSize, parseCount, parsePositive, parseRatio, parseSeconds } from './option-values.js';
 import { makeBenchSelector, type SelectionMode } from '../bench/selector.js';
 import { LoopProfiler } from '../bench/profile.js';
@@ -46,7 +46,8 @@ export const spec: CommandSpec = {
       )
       .option('--block-size <bytes>', 'approximate block size of --selection strided', parsePositive, 512)
       .option('--timeout <seconds>', 'give up (exit 1) after this many seconds; 0: no limit', parseSeconds, DEFAULT_TIMEOUT_S)
-      .option('--warmup <n>', 'first read this many events with a separate consumer, not measured (JIT warm-up); 0: a cold run like the reference', parseCount, 50_000)
+      .option('--warmup <n>', 'first read this many events (from the start of the topic, at most -n per round), not measured (JIT warm-up); 0: a cold run like the reference', parseCount, DEFAULT_WARMUP_EVENTS)
+      .option('--warmup-rounds <k>', 'split the warm-up into k rounds, each with its own consumer', parsePositive, DEFAULT_WARMUP_ROUNDS)
       .option('--cpu-prof <file>', 'write a V8 CPU profile of the timed loop only to <file> (see bench/cpuprofile-top.mjs)'),
   helpAfter: 'Example: diaspora-ctl bench consume -d files --driver.root_path /tmp/data -t bench -n 100000 -i 0.5 -s 0.25',
 };
@@ -62,6 +63,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
   const interest = opts['dataInterest'] as number;
   const selectivity = opts['dataSelectivity'] as number;
   const mode = opts['selection'] as SelectionMode;
+  const warmup = warmupRounds(opts['warmup'] as number, opts['warmupRounds'] as number, n);
   let driver: Driver | undefined;
   let topic: TopicHandle | undefined;
   let consumer: Consumer | undefined;
@@ -77,7 +79,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
         ['Number of threads', numThreads],
         ['Data interest', interest],
         ['Data selectivity', selectivity],
-        ['Warm-up events', Math.min(opts['warmup'] as number, n)],
+        ['Warm-up events', warmup.reduce((a, b) => a + b, 0)],
       ]).join('\n') + '\n',
     );
     logger.debug(`Driver config: ${dumpCompact(dopts)}`);
@@ -91,12 +93,12 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
       batchSize: opts['batchSize'] as number | 'adaptive',
       ...(selector !== undefined ? { dataSelector: selector } : {}),
     };
-    // warm-up: the same code path on the first events, with its own consumer, not measured
-    const warmup = Math.min(opts['warmup'] as number, n);
-    if (warmup > 0) {
+    // warm-up: the same code path on the first events, not measured, in rounds with a consumer each (as for bench
+    // produce: what only a new consumer runs would otherwise deoptimize the hot code in the measured run)
+    for (const events of warmup) {
       const w = await topic.consumer('', consumerOptions);
       try {
-        await consumeLoop(w, warmup, opts['timeout'] as number, new LoopProfiler(undefined));
+        await consumeLoop(w, events, opts['timeout'] as number, new LoopProfiler(undefined));
       } finally {
         await w.close();
       }

@@ -19,6 +19,9 @@ import {
   DataSource,
   Deadline,
   DEFAULT_TIMEOUT_S,
+  DEFAULT_WARMUP_EVENTS,
+  DEFAULT_WARMUP_ROUNDS,
+  warmupRounds,
   makeMetadata,
   MAX_BENCH_DATA_SIZE,
   MAX_BENCH_METADATA_SIZE,
@@ -57,7 +60,8 @@ export const spec: CommandSpec = {
       .option('-f, --flush-interval <N>', 'number of events to push before calling flush', parsePositive, 1000)
       .addOption(new Option('--max-num-batches <N>', 'batches that may be queued or written at once (back-pressure)').argParser(parsePositive))
       .option('--timeout <seconds>', 'give up (exit 1) after this many seconds; 0: no limit', parseSeconds, DEFAULT_TIMEOUT_S)
-      .option('--warmup <n>', 'first produce this many events to a scratch topic (deleted after), not measured (JIT warm-up); 0: a cold run like the reference', parseCount, 50_000)
+      .option('--warmup <n>', 'first produce this many events to scratch topics (deleted after), not measured (JIT warm-up); 0: a cold run like the reference', parseCount, DEFAULT_WARMUP_EVENTS)
+      .option('--warmup-rounds <k>', 'split the warm-up into k rounds, each with its own scratch topic and producer', parsePositive, DEFAULT_WARMUP_ROUNDS)
       .option('--cpu-prof <file>', 'write a V8 CPU profile of the timed loop only to <file> (see bench/cpuprofile-top.mjs)'),
   helpAfter:
     'Metadata of m >= 8 bytes is the JSON object {"p":"<m-8 random alphanumerics>"}; 2 <= m < 8: a JSON string of m bytes; m < 2: {}.\n' +
@@ -117,6 +121,8 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     maxNumBatches: opts['maxNumBatches'] as number | undefined,
     timeout: opts['timeout'] as number,
   };
+  // capped at 64 MiB of events: a larger warm-up leaves enough dirty pages for writeback to throttle the measured run
+  const warmup = warmupRounds(Math.min(opts['warmup'] as number, Math.floor((64 << 20) / Math.max(1, s.dataSize + s.metadataSize))), opts['warmupRounds'] as number);
   let driver: Driver | undefined;
   let topic: TopicHandle | undefined;
   let producer: Producer | undefined;
@@ -134,7 +140,7 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
         ['Batch size', s.batchSize],
         ['Number of threads', s.numThreads],
         ['Flush interval', s.flushInterval],
-        ['Warm-up events', opts['warmup'] as number],
+        ['Warm-up events', warmup.reduce((a, b) => a + b, 0)],
       ]).join('\n') + '\n',
     );
     if (s.metadataSize < 2) logger.warn(`Metadata size ${s.metadataSize} is below the smallest JSON value used ({}): events carry 2 bytes of metadata`);
@@ -155,27 +161,33 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
       logger.warn(`Topic '${name}' exists: ignoring --topic.* options`);
     }
     pool = driver.makeThreadPool(s.numThreads);
-    // warm-up: the same code path on a scratch topic of the same driver, not measured
-    // capped at 64 MiB of events: a larger warm-up leaves enough dirty pages for writeback to
-    // throttle the measured run
-    const warmup = Math.min(opts['warmup'] as number, Math.floor((64 << 20) / Math.max(1, s.dataSize + s.metadataSize)));
-    if (warmup > 0) {
-      const scratch = `${name}-warmup-${process.pid}`;
-      // only while the scratch topic exists: elsewhere a signal ends the process at once, with nothing to clean up
+    // warm-up: the same code path on scratch topics of the same driver, not measured, in rounds (like JMH's warm-up
+    // iterations): each round's new topic and producer reach the code paths the measured run takes once (a first
+    // append, a new loop) after the JIT optimized the rest, which otherwise deoptimize the hot code at the start of
+    // the measured run
+    if (warmup.length > 0) {
+      // only while a scratch topic exists: elsewhere a signal ends the process at once, with nothing to clean up
       const interrupt = new AbortController();
       const unlisten = abortOnSignals(interrupt);
       try {
-        await driver.createTopic(scratch, { options: dotted.values.topic ?? {} });
-        const wt = await driver.openTopic(scratch);
-        const wp = await wt.producer({ name: 'benchmark-warmup', batchSize: s.batchSize, threadPool: pool, ...(s.maxNumBatches !== undefined ? { maxNumBatches: s.maxNumBatches } : {}) });
-        try {
-          await produceLoop(wp, ring, data, { ...s, numEvents: warmup }, new LoopProfiler(undefined), interrupt.signal);
-        } finally {
-          await wp.close().catch(() => undefined);
-          await wt.close().catch(() => undefined);
+        for (const [k, events] of warmup.entries()) {
+          interrupt.signal.throwIfAborted();
+          const scratch = `${name}-warmup-${process.pid}-${k}`;
+          try {
+            await driver.createTopic(scratch, { options: dotted.values.topic ?? {} });
+            const wt = await driver.openTopic(scratch);
+            const wp = await wt.producer({ name: 'benchmark-warmup', batchSize: s.batchSize, threadPool: pool, ...(s.maxNumBatches !== undefined ? { maxNumBatches: s.maxNumBatches } : {}) });
+            try {
+              await produceLoop(wp, ring, data, { ...s, numEvents: events }, new LoopProfiler(undefined), interrupt.signal);
+            } finally {
+              await wp.close().catch(() => undefined);
+              await wt.close().catch(() => undefined);
+            }
+          } finally {
+            await driver.deleteTopic(scratch).catch((err: unknown) => logger.warn(`Could not delete warm-up topic ${scratch}: ${runtimeErrorText(err)}`));
+          }
         }
       } finally {
-        await driver.deleteTopic(scratch).catch((err: unknown) => logger.warn(`Could not delete warm-up topic ${scratch}: ${runtimeErrorText(err)}`));
         unlisten();
       }
       interrupt.signal.throwIfAborted(); // a signal during the clean-up stops the benchmark too

@@ -5,14 +5,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.js';
 import { CtlProcess, waitFor } from '../helpers/cli.js';
 import { DataDescriptor } from '../../src/api/data-descriptor.js';
 import { Metadata } from '../../src/api/metadata.js';
-import { makeMetadata, median, metadataRingSize, Random } from '../../src/bench/common.js';
+import { makeMetadata, median, metadataRingSize, Random, warmupRounds } from '../../src/bench/common.js';
 import { makeBenchSelector, stridedView } from '../../src/bench/selector.js';
 import { NoDataSelector } from '../../src/api/data-selection.js';
 
@@ -129,7 +129,7 @@ test('--cpu-prof writes a profile of the timed loop', () => {
   assert.ok(Array.isArray(profile.nodes) && profile.nodes.length > 0);
 });
 
-test('SIGINT / SIGTERM during the warm-up: the scratch topic <topic>-warmup-<pid> is deleted, exit 130 / 143', { timeout: 120_000 }, async () => {
+test('SIGINT / SIGTERM during the warm-up: the scratch topic <topic>-warmup-<pid>-<round> is deleted, exit 130 / 143', { timeout: 120_000 }, async () => {
   for (const [signal, code] of [
     ['SIGINT', 130],
     ['SIGTERM', 143],
@@ -137,7 +137,7 @@ test('SIGINT / SIGTERM during the warm-up: the scratch topic <topic>-warmup-<pid
     const sigRoot = join(dir, `sig-${signal}`);
     const p = new CtlProcess(['bench', 'produce', '-d', 'files', '--driver.root_path', sigRoot, '-t', 'sig', '-n', '10', '--warmup', '30000000'], dir);
     try {
-      const scratch = join(sigRoot, `sig-warmup-${p.pid}`);
+      const scratch = join(sigRoot, `sig-warmup-${p.pid}-0`);
       assert.ok(await waitFor(() => existsSync(scratch) || !p.running, 30_000), p.stderr);
       assert.ok(p.running, `the warm-up ended before the signal:\n${p.stderr}`);
       p.signal(signal);
@@ -145,11 +145,34 @@ test('SIGINT / SIGTERM during the warm-up: the scratch topic <topic>-warmup-<pid
       assert.equal(exit.code, code, p.stderr);
       assert.ok(p.logLines.includes(`[warning] Interrupted by ${signal}`), p.stderr);
       assert.ok(!existsSync(scratch), 'the scratch topic is deleted');
+      assert.deepEqual(
+        readdirSync(sigRoot).filter((f) => f.startsWith('sig-warmup-')),
+        [],
+        'no later round started',
+      );
       assert.ok(existsSync(join(sigRoot, 'sig')), "the benchmark's own topic stays");
     } finally {
       p.kill();
     }
   }
+});
+
+test('warm-up rounds: --warmup events split over --warmup-rounds, each on its own scratch topic (produce) or consumer', () => {
+  assert.deepEqual(warmupRounds(10, 3), [4, 3, 3]);
+  assert.deepEqual(warmupRounds(2, 4), [1, 1], 'no empty round');
+  assert.deepEqual(warmupRounds(0, 4), []);
+  assert.deepEqual(warmupRounds(1000, 4, 100), [100, 100, 100, 100], 'consume: at most -n per round');
+  const wroot = join(dir, 'warmup-rounds');
+  const p = ctl('bench', 'produce', '-d', 'files', '--driver.root_path', wroot, '-t', 'w', '-n', '50', '-m', '16', '--warmup', '1000', '--warmup-rounds', '3');
+  assertResults(p, 50);
+  assert.equal(value(p.stdout, 'Warm-up events'), 1000);
+  assert.deepEqual(readdirSync(wroot).sort(), ['w'], 'every scratch topic deleted');
+  const c = ctl('bench', 'consume', '-d', 'files', '--driver.root_path', wroot, '-t', 'w', '-n', '50', '--warmup', '1000', '--warmup-rounds', '3');
+  assertResults(c, 50);
+  assert.equal(value(c.stdout, 'Warm-up events'), 150, '3 rounds of at most -n events');
+  const bad = ctl('bench', 'produce', '-d', 'files', '--driver.root_path', wroot, '-t', 'w', '--warmup-rounds', '0');
+  assert.equal(bad.status, 1, bad.stderr);
+  assert.match(bad.stderr, /--warmup-rounds/);
 });
 
 test('parse errors: unknown flag, bad values, missing required options', () => {
