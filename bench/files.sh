@@ -8,6 +8,7 @@
 #   (d) consumer of (b) with data interest 0.5 and selectivity 0.25 (contiguous, like the reference) and strided
 #   (e) consumer of (a) (metadata only)
 #   (f) forward files -> files of N_FWD (default 500,000) events of (a)'s shape, end to end, with peak memory
+#   and, as the machine's floor for (a) and (c), bench/floor.mjs: the same bytes with no API (see that file)
 # Producers run with --max-num-batches 64 (the reference ignores MaxNumBatches); every bench command first
 # runs a warm-up of 200,000 events in 4 rounds that is not measured (JIT); the "cold" rows use --warmup 0.
 # for each producer/consumer pool size in THREADS (default "1 0": 1 = the reference default -p 1; 0 = inline pool).
@@ -83,6 +84,23 @@ for P in $THREADS; do
   run_bench "(e) cold (--warmup 0) -p $P" "a-p$P-1" "${CTL[@]}" bench consume "${DRV[@]}" -n "$N" -p "$P" --warmup 0
 done
 
+# the floor: what a program with no API at all gets for (a) and (c) in the same minutes (bench/floor.mjs)
+run_floor() { # run_floor <key> <label> <floor.mjs arguments...>
+  local key=$1 label=$2
+  shift 2
+  local evs=() out
+  for r in $(seq 1 "$REPS"); do
+    sync
+    out=$(N=$N node "$HERE/floor.mjs" "$@") || { echo "FAILED: floor.mjs $*" >&2; exit 1; }
+    evs+=("$(echo "$out" | field Throughput)")
+  done
+  MED_EVS[$key]=$(printf '%s\n' "${evs[@]}" | median)
+  printf '| %-44s | %10.0f | %8s | %s|\n' "$label" "${MED_EVS[$key]}" "-" "$(printf '%.0f ' "${evs[@]}")"
+}
+mkdir -p "$DIR/floor"
+run_floor floor_a "(a) floor: no API (bench/floor.mjs)" produce "$DIR/floor"
+run_floor floor_c "(c) floor: no API (bench/floor.mjs)" consume "$DIR/data/b-p${THREADS%% *}-1/partitions/00000000"
+
 # (f) forward files -> files: N_FWD events of 128-byte metadata, `diaspora-ctl forward --stop-at-end` with the
 # default policy (provenance headers on); throughput from the daemon's "Forwarded ... events/s" line (worker run
 # time, start-up excluded), peak resident memory from the daemon's debug line.
@@ -126,9 +144,9 @@ best() { local m=0 v; for P in $THREADS; do v=${MED_EVS["$1 -p $P"]:-0}; [ "$2" 
 A=$(best "(a) produce -m 128" ev)
 B=$(best "(b) produce -m 64 -s 4096" mb)
 C=$(best "(c) consume of (b)" ev)
-printf '  (a) producer  %12.0f events/s  target 1,400,000 events/s  (%s)\n' "$A" "$(pct "$A" 1400000)"
+printf '  (a) producer  %12.0f events/s  target 1,400,000 events/s  (%s; floor with no API: %.0f, ours %s of it)\n' "$A" "$(pct "$A" 1400000)" "${MED_EVS[floor_a]}" "$(pct "$A" "${MED_EVS[floor_a]}")"
 printf '  (b) producer  %12.1f MB/s      target 1,100 MB/s           (%s; dd bs=4160: %s MB/s)\n' "$B" "$(pct "$B" 1100)" "$DD"
-printf '  (c) consumer  %12.0f events/s  target 750,000 events/s    (%s)\n' "$C" "$(pct "$C" 750000)"
+printf '  (c) consumer  %12.0f events/s  target 750,000 events/s    (%s; floor with no API: %.0f, ours %s of it)\n' "$C" "$(pct "$C" 750000)" "${MED_EVS[floor_c]}" "$(pct "$C" "${MED_EVS[floor_c]}")"
 E=$(best "(e) consume of (a)" ev)
 printf '  (e) consumer  %12.0f events/s  (metadata only)            (%s of 750,000)\n' "$E" "$(pct "$E" 750000)"
 printf '  (f) forward   %12.0f events/s  target 500,000 events/s    (%s)\n' "${MED_EVS[fwd]}" "$(pct "${MED_EVS[fwd]}" 500000)"

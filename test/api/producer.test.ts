@@ -7,12 +7,14 @@ import assert from 'node:assert/strict';
 import { Driver, registerDriver } from '../../src/index.js';
 import type { EventBatch, EventIds, TopicWriter } from '../../src/api/driver-spi.js';
 import { createMemoryDriver } from '../../src/drivers/memory/driver.js';
+import { Metadata } from '../../src/api/metadata.js';
 
 /** A writer whose appends finish when the test says so; ids are assigned in call order. */
 class HeldWriter implements TopicWriter {
   /** Appends (by call number) that fail when released. */
   readonly failing = new Set<number>();
   readonly calls: { partition: number; count: number; release: () => void }[] = [];
+  readonly batches: EventBatch[] = [];
   inFlight = 0;
   maxInFlight = 0;
   sendNowCalls = 0;
@@ -20,6 +22,7 @@ class HeldWriter implements TopicWriter {
   constructor(readonly maxConcurrentAppends: number | undefined) {}
   append(partition: number, batch: EventBatch): Promise<EventIds> {
     const fails = this.failing.has(this.calls.length);
+    this.batches.push(batch);
     const first = this.next;
     if (!fails) this.next += BigInt(batch.count);
     this.inFlight++;
@@ -195,6 +198,65 @@ describe('producer and its writer', () => {
     } finally {
       await t.close();
       await d.close();
+    }
+  });
+
+  it('a batch holds exactly one default record per event, in push order, whatever the mix of texts', { timeout: 10000 }, async () => {
+    // records encoded from canonical texts (ASCII or not, small or growing the batch buffer) mixed with pass-through
+    // records (stored ranges, written as borrowed ranges of their buffer)
+    // two adjacent stored records: pushed with a text between them, they must not merge into one borrowed range
+    const storedTexts = ['{"from":"storage"}', '{"from":"storage","n":2}'];
+    const stored = Buffer.alloc(128);
+    let at = 8;
+    const fromStorage: Metadata[] = storedTexts.map((text) => {
+      stored.writeUInt32LE(text.length, at);
+      stored.write(text, at + 8);
+      const md = Metadata.fromStoredRange(stored, at + 8, at + 8 + text.length);
+      at += 8 + text.length;
+      return md;
+    });
+    const [s1, s2] = fromStorage as [Metadata, Metadata];
+    const big = { blob: 'x'.repeat(100_000) }; // beyond the batch buffer's first size: it grows
+    const batches: (Metadata | object)[][] = [
+      [{ a: 1 }, { b: 'two' }, Metadata.fromString('three'), [4]],
+      [{ a: 1 }, { s: 'é' }, { c: 3 }],
+      [{ s: '😀 emoji' }, { t: 'ü' }],
+      [{ a: 1 }, s1, { b: 2 }, s2, s1, s2, { s: 'ß' }, big, { end: true }],
+      [big, { s: 'é'.repeat(50_000) }, { a: 1 }],
+    ];
+    for (const events of batches) {
+      const w = new HeldWriter(1);
+      const { d, t } = await topicWith(w);
+      try {
+        const p = await t.producer({ batchSize: events.length, maxNumBatches: 4 });
+        const futures = events.map((md) => p.push(md instanceof Metadata ? md : (md as never)));
+        await tick();
+        assert.equal(w.calls.length, 1, 'one batch of all the events');
+        w.calls[0]?.release();
+        await Promise.all(futures.map((f) => f.wait()));
+        const batch = w.batches[0] as EventBatch;
+        const expected: Buffer[] = [];
+        const ends: number[] = [];
+        let size = 0;
+        for (const md of events) {
+          const text = (md instanceof Metadata ? md : Metadata.from(md as never)).dump();
+          // the default layout, built here independently: u64 LE byte length, then the UTF-8 text
+          const body = Buffer.from(text, 'utf8');
+          const rec = Buffer.alloc(8 + body.length);
+          rec.writeUInt32LE(body.length, 0);
+          body.copy(rec, 8);
+          expected.push(rec);
+          size += rec.length;
+          ends.push(size);
+        }
+        assert.deepEqual(Buffer.concat(batch.metadata), Buffer.concat(expected));
+        assert.equal(batch.metadataSize, size);
+        assert.deepEqual(batch.metadataEnds, ends);
+        await p.close();
+      } finally {
+        await t.close();
+        await d.close();
+      }
     }
   });
 });
