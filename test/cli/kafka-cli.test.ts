@@ -155,6 +155,35 @@ kafkaSuite('diaspora-ctl with the kafka driver', (env: KafkaEnv) => {
       }
     });
 
+    test('bench produce / bench consume -d kafka (issue 3 §4): every event, the result lines, warm-up topics deleted', { timeout: 120_000 }, async () => {
+      const name = uniqueName('cli-bench');
+      created.push(name);
+      // the default warm-up: 4 rounds, each on its own scratch topic <name>-warmup-<pid>-<k>, deleted after it
+      let r = await ctl(
+        ['bench', 'produce', '-d', 'kafka', '-c', 'cfg.json', '-t', name, '-n', '3000', '-m', '104', '-s', '24', '-b', '500', '-p', '0', '--warmup', '2000', '--topic.num_partitions', '1', '--topic.replication_factor', '1'],
+        undefined,
+        90_000,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Total events: 3000$/m);
+      assert.match(r.stdout, /^Warm-up events: 2000$/m);
+      assert.match(r.stdout, /^Throughput: \d+(\.\d+)? events\/s$/m);
+      assert.match(r.stdout, /^Bandwidth: \d+(\.\d+)? MB\/s$/m);
+      const list = await ctl(['topic', 'list', '--driver', 'kafka', '--driver-config', 'cfg.json']);
+      assert.equal(list.code, 0, list.stderr);
+      assert.deepEqual(
+        list.stdout.split('\n').filter((l) => l.startsWith(`${name}-warmup-`)),
+        [],
+        'every warm-up topic deleted',
+      );
+      r = await ctl(['bench', 'consume', '-d', 'kafka', '-c', 'cfg.json', '-t', name, '-n', '3000', '--warmup', '1000'], undefined, 90_000);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Total events: 3000$/m);
+      assert.match(r.stdout, /^Events with data: 3000$/m);
+      assert.match(r.stdout, /^Data bytes read: 72000$/m);
+      assert.match(r.stdout, /^Throughput: \d+(\.\d+)? events\/s$/m);
+    });
+
     test('a closed bootstrap port: [error] Error: Kafka error: … exit 1, no hang', T, async () => {
       const port = await freePort();
       writeFileSync(join(dir, 'closed.json'), JSON.stringify({ kafka: { 'bootstrap.servers': `127.0.0.1:${port}` } }));
