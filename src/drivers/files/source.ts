@@ -252,14 +252,19 @@ export class FilesSource implements ConsumerSource {
 
   private async readAvailableStored(max: number): Promise<StoredRun[]> {
     const runs: StoredRun[] = [];
-    await this.fill(max, async (c, _i, limit) => {
+    let lastServed = -1;
+    await this.fill(max, async (c, i, limit) => {
       const raw = await this.readRaw(c, limit);
       if (raw === undefined) return 0;
       const run = this.storedRun(c, raw, this.storedCount(c, raw));
       runs.push(run);
       c.next += run.batch.count;
+      lastServed = i;
       return run.batch.count;
     });
+    // the next read starts after the last partition served, as readAvailable's interleave does: a read smaller than
+    // the partition count would otherwise always serve the same partitions first and starve the others
+    if (lastServed >= 0) this.rr = (lastServed + 1) % this.cursors.length;
     return runs;
   }
 
