@@ -113,6 +113,8 @@ export class ForwardPolicy {
   private pushTail: Promise<void> = Promise.resolve();
   /** A write failed: first pushes stop until every batch in flight is done (see write()). */
   private recovering = false;
+  /** A write found the destination topic gone: the policy halts (general path: collect() stops reading). */
+  private destinationGone = false;
   /** Re-sends started so far (a batch behind a re-sent one skips its own back-off). */
   private resends = 0;
   private lastErrorLog = new Map<string, number>();
@@ -390,6 +392,8 @@ export class ForwardPolicy {
         return;
       } catch (err) {
         this.metrics.error('send');
+        // a destination that no longer exists does not come back by retrying: the policy halts (forwarding.md §13 #17)
+        if (err instanceof DiasporaError && err.code === ErrorCodes.TOPIC_NOT_FOUND) throw err;
         this.logError(`Error in forward worker ${this.label}: ${errorMessage(err)}`);
         if (this.stopping) throw new DiasporaError(`stopped with ${events} unconfirmed event(s)`, { code: ErrorCodes.CLOSED });
         this.setState('retrying');
@@ -427,7 +431,7 @@ export class ForwardPolicy {
     let deadline = Infinity;
     let readAt = 0;
     while (read.length < this.cfg.batchSize) {
-      if (this.stopping) return read.length > 0 ? { read, out, readAt } : undefined;
+      if (this.stopping || this.destinationGone) return read.length > 0 ? { read, out, readAt } : undefined;
       const timeout = deadline === Infinity ? 1000 : Math.max(0, deadline - performance.now());
       if (timeout === 0 && read.length > 0) break;
       let got: Event[] | typeof STOP;
@@ -596,6 +600,11 @@ export class ForwardPolicy {
         this.recovering = true;
         if (confirmed.err === undefined) continue; // held back by a recovery: re-sent in turn, no error
         this.metrics.error('send');
+        // a destination that no longer exists does not come back by retrying: the policy halts (forwarding.md §13 #17)
+        if (confirmed.err instanceof DiasporaError && confirmed.err.code === ErrorCodes.TOPIC_NOT_FOUND) {
+          this.destinationGone = true; // collect() returns, so that run() reaches this batch's failure without new events
+          throw confirmed.err;
+        }
         this.logError(`Error in forward worker ${this.label}: ${errorMessage(confirmed.err)}`);
         if (this.stopping) throw new DiasporaError(`stopped with ${pending.length} unconfirmed event(s)`, { code: ErrorCodes.CLOSED });
         this.setState('retrying');

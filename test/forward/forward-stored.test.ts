@@ -4,9 +4,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createTopic, logLines, produce, readAll, runCtl, tempDir } from '../helpers/cli.js';
+import { CtlProcess, countEvents, createTopic, logLines, produce, readAll, runCtl, tempDir, waitFor } from '../helpers/cli.js';
 
 const T = { timeout: 60_000 };
 const FAST = '[debug] Forward worker local/src -> local/dst: events are copied as stored (no decoding)';
@@ -43,6 +43,49 @@ describe('forward: events copied as stored (fast path)', () => {
       // while both partitions have events, they alternate (as through the general path)
       assert.deepEqual(order.slice(0, 200), Array.from({ length: 200 }, (_, k) => k % 2), `destination order by source partition: ${order.join('')}`);
     } finally {
+      s.cleanup();
+    }
+  });
+
+  test('a destination topic deleted at runtime halts its policy (fast path and general path); the other policies go on (forwarding.md §13 #17)', T, async () => {
+    const s = setup([]);
+    let d: CtlProcess | undefined;
+    try {
+      for (const t of ['src', 'dst', 'viafilter', 'other']) await createTopic(s.root, t, { num_partitions: 1 });
+      writeFileSync(join(s.dir, 'pass.mjs'), "export default () => ({ id: 'pass', allow: () => true })\n");
+      writeFileSync(
+        s.config,
+        [
+          'drivers:',
+          '  local:',
+          '    type: files',
+          `    options: { root_path: ${JSON.stringify(s.root)} }`,
+          'forward:',
+          '  - { from: local/src, to: local/dst, retry: { min: 10ms, max: 50ms } }',
+          '  - { from: local/src, to: local/viafilter, retry: { min: 10ms, max: 50ms }, filters: [ { module: ./pass.mjs } ] }',
+          '  - { from: local/src, to: local/other }',
+          '',
+        ].join('\n'),
+      );
+      await produce(s.root, 'src', Array.from({ length: 10 }, (_, i) => ({ metadata: { i } })));
+      d = new CtlProcess(['forward', '--config', s.config, '--logging', 'debug'], s.dir);
+      await d.waitForLog('[info] Forwarding daemon running. Press Ctrl+C to stop.');
+      const all = async (n: number): Promise<boolean> => (await Promise.all(['dst', 'viafilter', 'other'].map((t) => countEvents(s.root, t)))).every((c) => c === n);
+      assert.ok(await waitFor(() => all(10), 15_000, 20), d.stderr);
+      assert.ok(d.logLines.includes(FAST), d.stderr);
+      rmSync(join(s.root, 'dst'), { recursive: true, force: true });
+      rmSync(join(s.root, 'viafilter'), { recursive: true, force: true });
+      await produce(s.root, 'src', Array.from({ length: 10 }, (_, i) => ({ metadata: { i: 10 + i } })));
+      const halted = (to: string): boolean =>
+        d?.logLines.some((l) => l.startsWith(`[error] Forward worker halted: local/src -> local/${to}: `) && l.includes('the topic no longer exists')) === true;
+      // it used to retry for ever (state `retrying`, and a --stop-at-end run never ended)
+      assert.ok(await waitFor(() => halted('dst') && halted('viafilter'), 10_000, 20), `the policies whose destination was deleted did not halt\n${d.stderr}`);
+      assert.ok(await waitFor(async () => (await countEvents(s.root, 'other')) === 20, 10_000, 20), d.stderr);
+      assert.ok(d.running, d.stderr);
+      const { code } = await d.stop(10_000);
+      assert.equal(code, 0, d.stderr);
+    } finally {
+      d?.kill();
       s.cleanup();
     }
   });
