@@ -1,5 +1,6 @@
 /** `diaspora-ctl consume`: prints events as JSON lines (metadata, data size and base64 data). */
 import type { EventID } from '../api/driver-spi.js';
+import { errorMessage } from '../api/errors.js';
 import { dumpCompact, type JsonObject } from '../api/json.js';
 import { NoDataSelector } from '../api/data-selection.js';
 import { isNoMoreEvents, type Consumer } from '../api/consumer.js';
@@ -98,27 +99,39 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
       out = '';
       written = [];
     };
-    while (count < max && !stop.signal.aborted && ends?.done() !== true && !outputGone) {
-      const e = await consumer.pull().wait(1000);
-      if (e === undefined) {
-        flush();
-        await ends?.refresh(consumer);
-        const stalled = ends?.stalled(count);
-        if (stalled !== undefined) throw stalled;
-        continue;
+    try {
+      while (count < max && !stop.signal.aborted && ends?.done() !== true && !outputGone) {
+        const e = await consumer.pull().wait(1000);
+        if (e === undefined) {
+          flush();
+          await ends?.refresh(consumer);
+          const stalled = ends?.stalled(count);
+          if (stalled !== undefined) throw stalled;
+          continue;
+        }
+        if (isNoMoreEvents(e)) break;
+        ends?.read(e.partitionIndex, e.id);
+        let line: string;
+        try {
+          const rec: JsonObject = { partition: e.partitionIndex, id: e.id, metadata: e.metadata.json };
+          if (withData) {
+            const data = e.data.toBuffer();
+            rec['data_size'] = data.length;
+            rec['data'] = data.toString('base64');
+          }
+          line = dumpCompact(rec) + '\n';
+        } catch (err) {
+          throw new Error(`Event ${e.id} of partition ${e.partitionIndex}: ${errorMessage(err)}`, { cause: err });
+        }
+        out += line;
+        written.push(e);
+        if (out.length > 65536) flush();
+        count++;
       }
-      if (isNoMoreEvents(e)) break;
-      ends?.read(e.partitionIndex, e.id);
-      const rec: JsonObject = { partition: e.partitionIndex, id: e.id, metadata: e.metadata.json };
-      if (withData) {
-        const data = e.data.toBuffer();
-        rec['data_size'] = data.length;
-        rec['data'] = data.toString('base64');
-      }
-      out += dumpCompact(rec) + '\n';
-      written.push(e);
-      if (out.length > 65536) flush();
-      count++;
+    } catch (err) {
+      // the events read before a failure are still printed (and acknowledged)
+      flush();
+      throw err;
     }
     flush();
     if (outputGone) parsed.logger.debug('The output was closed: stopping');

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createTopic, logLines, produce, readAll, runCtl, tempDir, type RunResult } from '../helpers/cli.js';
+import { committedPositions, createTopic, logLines, produce, readAll, runCtl, tempDir, type RunResult } from '../helpers/cli.js';
 
 const T = { timeout: 60_000 };
 
@@ -259,6 +259,34 @@ describe('unknown driver type', { concurrency: 3 }, () => {
         assert.ok(!lines.some((l) => l.startsWith('[info] Created forward policy') || l.startsWith('[info] Forwarding daemon running')), r.stderr);
       }
       assert.deepEqual(snapshot(root), before, 'the destination was touched');
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('consume: an event that cannot be decoded', { concurrency: 2 }, () => {
+  test('corrupt metadata of event 2: the events before it are printed (and acknowledged for --group), then [error] names the event, exit 1', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const root = join(dir, 'd');
+      await createTopic(root, 'c');
+      await produce(root, 'c', [{ metadata: { a: 1 } }, { metadata: { a: 2 } }, { metadata: { a: 3 } }]);
+      // overwrite the stored text of event 2 in place (same length): it no longer parses as JSON
+      const file = join(root, 'c', 'partitions', '00000000', 'metadata');
+      const bytes = readFileSync(file);
+      const at = bytes.indexOf('{"a":3}');
+      assert.ok(at > 0);
+      bytes.write('XXXX', at);
+      writeFileSync(file, bytes);
+
+      const r = await runCtl(['consume', ...drv('./d'), '--name', 'c', '--from-beginning', '--group', 'g'], { cwd: dir });
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(consumedMetadata(r), [{ a: 1 }, { a: 2 }], 'the events read before the bad one are printed');
+      const errors = errorLines(r);
+      assert.equal(errors.length, 1, r.stderr);
+      assert.match(errors[0] as string, /^\[error\] Error: Event 2 of partition 0: Could not parse JSON: /, r.stderr);
+      assert.deepEqual(await committedPositions(root, 'c', 'g'), new Map([[0, 2n]]), 'the printed events are acknowledged, not the bad one');
     } finally {
       cleanup();
     }
