@@ -35,7 +35,15 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
   let invalid = 0;
   const dataFile = opts['dataFile'];
   return withDriver(parsed, async (driver) => {
-    const fileData = typeof dataFile === 'string' ? readFileSync(dataFile) : undefined;
+    let fileData: Buffer | undefined;
+    if (typeof dataFile === 'string') {
+      try {
+        fileData = readFileSync(dataFile);
+      } catch (err) {
+        // e.g. a directory: Node's EISDIR message does not say which file
+        throw new Error(`Cannot read --data-file ${dataFile}: ${errorMessage(err)}`, { cause: err });
+      }
+    }
     const topic = await driver.openTopic(opts['name'] as string);
     const producer = await topic.producer({ batchSize: opts['batchSize'] as number | 'adaptive' });
     const partition = opts['partition'] as number | undefined;

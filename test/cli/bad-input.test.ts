@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { committedPositions, createTopic, logLines, produce, readAll, runCtl, tempDir, type RunResult } from '../helpers/cli.js';
 
@@ -291,4 +291,30 @@ describe('consume: an event that cannot be decoded', { concurrency: 2 }, () => {
       cleanup();
     }
   });
+});
+
+describe('produce --data-file that cannot be read', { concurrency: 2 }, () => {
+  for (const c of [
+    { what: 'a directory', setup: (dir: string): string => join(dir, 'adir') },
+    { what: 'missing', setup: (dir: string): string => join(dir, 'nosuch.bin') },
+  ]) {
+    test(`--data-file ${c.what}: [error] names the option and the file, exit 1, nothing produced`, T, async () => {
+      const { dir, cleanup } = tempDir();
+      try {
+        const root = join(dir, 'd');
+        await createTopic(root, 't');
+        mkdirSync(join(dir, 'adir'));
+        const file = c.setup(dir);
+        const r = await runCtl(['produce', ...drv('./d'), '--name', 't', '--data-file', file], { cwd: dir, input: 'x\n' });
+        assert.equal(r.code, 1, r.stderr);
+        assert.equal(r.stdout, '');
+        const errors = errorLines(r);
+        assert.equal(errors.length, 1, r.stderr);
+        assert.ok((errors[0] as string).startsWith(`[error] Error: Cannot read --data-file ${file}: `), r.stderr);
+        assert.equal((await readAll(root, 't')).length, 0);
+      } finally {
+        cleanup();
+      }
+    });
+  }
 });
