@@ -1,5 +1,5 @@
 /** `diaspora-ctl produce`: one event per line of standard input. */
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { errorMessage } from '../api/errors.js';
 import type { EventID } from '../api/driver-spi.js';
 import type { Future } from '../api/future.js';
@@ -44,6 +44,8 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
         throw new Error(`Cannot read --data-file ${dataFile}: ${errorMessage(err)}`, { cause: err });
       }
     }
+    // Node gives a directory on stdin as an empty stream: that would be a silent "Produced 0 event(s)"
+    if (fstatSync(0).isDirectory()) throw new Error('Cannot read standard input: it is a directory');
     const topic = await driver.openTopic(opts['name'] as string);
     const producer = await topic.producer({ batchSize: opts['batchSize'] as number | 'adaptive' });
     const partition = opts['partition'] as number | undefined;

@@ -7,9 +7,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { committedPositions, createTopic, logLines, produce, readAll, runCtl, tempDir, type RunResult } from '../helpers/cli.js';
+import { BIN, committedPositions, createTopic, ctlEnv, logLines, produce, readAll, runCtl, tempDir, type RunResult } from '../helpers/cli.js';
 
 const T = { timeout: 60_000 };
 
@@ -317,4 +318,29 @@ describe('produce --data-file that cannot be read', { concurrency: 2 }, () => {
       }
     });
   }
+});
+
+describe('produce with a directory as standard input', () => {
+  test('produce < <directory>: [error] Error: Cannot read standard input: it is a directory, exit 1 (not "Produced 0 event(s)", exit 0)', T, async () => {
+    const { dir, cleanup } = tempDir();
+    const fd = openSync(dir, 'r');
+    try {
+      await createTopic(join(dir, 'd'), 't');
+      const child = spawn(process.execPath, [BIN, 'produce', ...drv('./d'), '--name', 't'], { cwd: dir, env: ctlEnv(), stdio: [fd, 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      let code: number | null;
+      try {
+        code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+      } finally {
+        clearTimeout(timer);
+      }
+      assert.equal(code, 1, stderr);
+      assert.deepEqual(logLines(stderr).filter((l) => l.startsWith('[error] ')), ['[error] Error: Cannot read standard input: it is a directory'], stderr);
+    } finally {
+      closeSync(fd);
+      cleanup();
+    }
+  });
 });
