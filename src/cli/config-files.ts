@@ -8,21 +8,30 @@ import { ConfigFileOpenError } from './errors.js';
 
 export { ConfigFileOpenError, runtimeErrorText } from './errors.js';
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /**
  * Reads a JSON config file whose root must be an object. A leading UTF-8 byte-order mark is ignored.
  *
  * Errors (log them with `[error] ${runtimeErrorText(err)}`, exit 1):
  * * missing or unreadable file (including a directory) → {@link ConfigFileOpenError}
  *   `Failed to open config file: <file>`, logged without the `Error: ` prefix;
- * * invalid JSON → DiasporaError (code JSON) `Could not parse JSON: <detail>`;
+ * * invalid JSON → DiasporaError (code JSON) `Could not parse JSON: <detail>` (invalid UTF-8: `<detail>` = `invalid UTF-8`);
  * * root not an object → DiasporaError (code CONFIG) `Config file <file> must contain a JSON object`.
  */
 export function loadJsonConfigFile(file: string): JsonObject {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (err) {
     throw new ConfigFileOpenError(file, { cause: err });
+  }
+  let text: string;
+  try {
+    // strict: a Latin-1 file must not turn "café" into "caf\ufffd" silently (JSON text is UTF-8)
+    text = UTF8.decode(bytes);
+  } catch {
+    throw new DiasporaError('Could not parse JSON: invalid UTF-8', { code: ErrorCodes.JSON });
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const value = parseJson(text);

@@ -344,3 +344,18 @@ describe('produce with a directory as standard input', () => {
     }
   });
 });
+
+describe('config file that is not UTF-8', () => {
+  test('topic create --driver-config <Latin-1 file>: [error] Error: Could not parse JSON: invalid UTF-8, exit 1, no root created under a mangled name', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      writeFileSync(join(dir, 'cfg.json'), Buffer.concat([Buffer.from('{"root_path": "./caf'), Buffer.from([0xe9]), Buffer.from('"}')]));
+      const r = await runCtl(['topic', 'create', '--driver', 'files', '--driver-config', 'cfg.json', '--name', 't'], { cwd: dir });
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(errorLines(r), ['[error] Error: Could not parse JSON: invalid UTF-8'], r.stderr);
+      assert.deepEqual(readdirSync(dir), ['cfg.json'], 'nothing created');
+    } finally {
+      cleanup();
+    }
+  });
+});

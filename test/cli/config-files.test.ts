@@ -98,6 +98,13 @@ test('invalid JSON → "Could not parse JSON: <detail>", logged with "Error: "',
   );
 });
 
+test('invalid UTF-8 (e.g. a Latin-1 file) → "Could not parse JSON: invalid UTF-8", not a value with U+FFFD in it', () => {
+  const p = join(dir, `cfg-${counter++}.json`);
+  writeFileSync(p, Buffer.concat([Buffer.from('{"root_path": "./caf'), Buffer.from([0xe9]), Buffer.from('"}')]));
+  const err = throwsDiaspora(() => loadJsonConfigFile(p), 'Could not parse JSON: invalid UTF-8', ErrorCodes.JSON);
+  assert.equal(runtimeErrorText(err), 'Error: Could not parse JSON: invalid UTF-8');
+});
+
 test('a non-object root → "Config file <file> must contain a JSON object"', () => {
   for (const text of ['[1, 2]', '"text"', 'null', '3', 'true', '12345678901234567890']) {
     const p = file(text);
