@@ -30,7 +30,8 @@ export function loadJsonConfigFile(file: string): JsonObject {
   try {
     // strict: a Latin-1 file must not turn "café" into "caf\ufffd" silently (JSON text is UTF-8)
     text = UTF8.decode(bytes);
-  } catch {
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_STRING_TOO_LONG') throw err;
     throw new DiasporaError('Could not parse JSON: invalid UTF-8', { code: ErrorCodes.JSON });
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);

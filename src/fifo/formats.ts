@@ -8,6 +8,7 @@
  * | `json`     | metadata = the line parsed as JSON (any value)       | compact canonical JSON of the metadata           |
  * | `envelope` | `{"metadata": <any, default {}>, "data": "<base64>"}` (`data` optional) | `{"data":"<base64>","metadata":…}` (data omitted when empty) |
  */
+import { constants } from 'node:buffer';
 import type { DataSegments } from '../api/data-segments.js';
 import { DiasporaError, ErrorCodes } from '../api/errors.js';
 import { dumpCompact, isJsonObject, parseJson, type Json, type JsonObject } from '../api/json.js';
@@ -20,6 +21,7 @@ export interface DecodedLine {
   data: Buffer | undefined;
 }
 
+const { MAX_STRING_LENGTH } = constants;
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Standard base64, padded or not. */
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
@@ -28,11 +30,17 @@ function envelopeError(message: string): DiasporaError {
   return new DiasporaError(`Invalid envelope: ${message}`, { code: ErrorCodes.INVALID_ARGUMENT });
 }
 
-/** Decodes UTF-8 strictly; invalid input throws `invalid UTF-8`. */
+/**
+ * Decodes UTF-8 strictly; invalid input throws `invalid UTF-8`, valid input longer than a JS string can be throws
+ * `line too long: <n> bytes (at most <max> characters)`.
+ */
 export function decodeUtf8(bytes: Uint8Array): string {
   try {
     return UTF8.decode(bytes);
-  } catch {
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_STRING_TOO_LONG') {
+      throw new DiasporaError(`line too long: ${bytes.length} bytes (at most ${MAX_STRING_LENGTH} characters)`, { code: ErrorCodes.INVALID_ARGUMENT });
+    }
     throw new DiasporaError('invalid UTF-8', { code: ErrorCodes.INVALID_ARGUMENT });
   }
 }

@@ -25,6 +25,11 @@ test('invalid UTF-8 → "invalid UTF-8" in every format', T, () => {
   }
 });
 
+test('a valid line too long for a JS string (> 0x1fffffe8 chars) says "line too long", not "invalid UTF-8"', { timeout: 60_000 }, () => {
+  const bytes = Buffer.alloc(0x1fffffe8 + 1, 0x61); // ASCII 'a': valid UTF-8
+  assert.throws(() => decodeProducerLine(bytes, 'raw'), { message: `line too long: ${bytes.length} bytes (at most ${0x1fffffe8} characters)` });
+});
+
 test('json: any JSON value; a parse failure says "Could not parse JSON: …"', T, () => {
   assert.deepEqual(decodeProducerLine(b('{"a":1,"b":[true,null]}'), 'json').metadata.json, { a: 1, b: [true, null] });
   assert.equal(decodeProducerLine(b('42'), 'json').metadata.json, 42);
