@@ -16,11 +16,15 @@ const INT64_MIN = -0x8000_0000_0000_0000n;
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
-/** Parses JSON text; integers outside ±(2^53−1) become bigint (beyond the 64-bit range: a float). */
+/**
+ * Parses JSON text; integers outside ±(2^53−1) become bigint (beyond the 64-bit range: a float). A number beyond the
+ * double range → `Could not parse JSON: number overflow parsing '<literal>' …` (as the reference).
+ */
 export function parseJson(text: string): Json {
   // Fast path: without a run of 16+ digits every integer literal is a safe integer, so JSON.parse
   // is exact. "-0" is excluded because nlohmann reads the integer literal -0 as 0.
-  if (!/\d{16}/.test(text) && !text.includes('-0') && !/\\u[dD][89a-fA-F]/.test(text)) {
+  // Also excluded: exponents of 3+ digits, which may overflow the double range (refused by the parser below).
+  if (!/\d{16}/.test(text) && !text.includes('-0') && !/\\u[dD][89a-fA-F]/.test(text) && !/\d[eE][+-]?\d{3}/.test(text)) {
     try {
       return JSON.parse(text) as Json;
     } catch (err) {
@@ -189,9 +193,11 @@ class Parser {
     const match = m.exec(t);
     if (!match || match[0] === '-') return this.fail('invalid number');
     const lit = match[0];
+    const v = match[2] === undefined && match[3] === undefined ? integerFromLiteral(lit) : Number(lit);
+    // like nlohmann (out_of_range.406): a value beyond the double range is an error, not Infinity (dumped as null)
+    if (typeof v === 'number' && !Number.isFinite(v)) return this.fail(`number overflow parsing '${lit}'`);
     this.pos += lit.length;
-    if (match[2] === undefined && match[3] === undefined) return integerFromLiteral(lit);
-    return Number(lit);
+    return v;
   }
 }
 

@@ -149,6 +149,32 @@ describe('Metadata 64-bit integers', () => {
   });
 });
 
+describe('Metadata.parse of numbers beyond the double range', () => {
+  it('refuses them like the reference (nlohmann: "number overflow parsing"), instead of storing null', () => {
+    const digits = '1'.repeat(400);
+    for (const [text, lit] of [
+      ['1e400', '1e400'],
+      ['-1.5E+999', '-1.5E+999'],
+      ['{"a": [1, 2e0400]}', '2e0400'],
+      [digits, digits],
+      [`[-${digits}]`, `-${digits}`],
+    ] as const) {
+      assert.throws(
+        () => Metadata.parse(text),
+        (err: Error) => err.message.startsWith(`Could not parse JSON: number overflow parsing '${lit}'`),
+        `text ${text.slice(0, 40)}`,
+      );
+    }
+  });
+
+  it('still accepts the largest doubles, underflow to 0 and exponents written with 3 digits', () => {
+    assert.equal(Metadata.parse('1.7976931348623157e308').json, 1.7976931348623157e308);
+    assert.equal(Metadata.parse('1e-400').json, 0);
+    assert.equal(Metadata.parse('1e100').json, 1e100);
+    assert.deepEqual(Metadata.parse('{"s":"e1000","n":5e-324}').json, { s: 'e1000', n: 5e-324 });
+  });
+});
+
 describe('Metadata.fromString and Metadata.from', () => {
   it('fromString wraps the JSON string itself, without parsing it', () => {
     const md = Metadata.fromString('{"a":1}');

@@ -359,3 +359,23 @@ describe('config file that is not UTF-8', () => {
     }
   });
 });
+
+describe('produce --format json: numbers beyond the double range', () => {
+  test('1e400 is refused (Could not parse JSON: number overflow parsing …), not stored as null; the other lines are stored, exit 1', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const root = join(dir, 'd');
+      await createTopic(root, 't');
+      const r = await runCtl(['produce', ...drv('./d'), '--name', 't', '--format', 'json'], { cwd: dir, input: '{"a":1}\n1e400\n{"x":-2e999}\n{"b":2}\n' });
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(
+        errorLines(r).map((l) => l.replace(/ at line \d+, column \d+$/, '')),
+        ["[error] Line 2: Could not parse JSON: number overflow parsing '1e400'", "[error] Line 3: Could not parse JSON: number overflow parsing '-2e999'"],
+        r.stderr,
+      );
+      assert.deepEqual((await readAll(root, 't')).map((e) => e.json), [{ a: 1 }, { b: 2 }]);
+    } finally {
+      cleanup();
+    }
+  });
+});
