@@ -379,3 +379,20 @@ describe('produce --format json: numbers beyond the double range', () => {
     }
   });
 });
+
+describe('produce --format envelope with lines that are not envelopes', () => {
+  test('plain JSON objects are refused (Invalid envelope: no metadata or data key …), not stored as events with metadata {}, exit 1', T, async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const root = join(dir, 'd');
+      await createTopic(root, 't');
+      const input = '{"metadata":{"ok":1}}\n{"user":"bob","action":"login"}\n{"metadata":{"ok":2},"data":"aGk="}\n';
+      const r = await runCtl(['produce', ...drv('./d'), '--name', 't', '--format', 'envelope'], { cwd: dir, input });
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(errorLines(r), ["[error] Line 2: Invalid envelope: no 'metadata' or 'data' key (found 'user', 'action')"], r.stderr);
+      assert.deepEqual((await readAll(root, 't')).map((e) => [e.json, e.data.toString()]), [[{ ok: 1 }, ''], [{ ok: 2 }, 'hi']]);
+    } finally {
+      cleanup();
+    }
+  });
+});

@@ -78,6 +78,19 @@ test('consumer json: compact canonical JSON (strings quoted)', T, () => {
   assert.equal(encodeConsumerLine(new Metadata({ z: 2.5, a: null }), undefined, 'json'), '{"a":null,"z":2.5}\n');
 });
 
+test('envelope: an object with other keys but neither "metadata" nor "data" (e.g. a plain JSON line) is refused, not stored as {}', T, () => {
+  assert.throws(() => decodeProducerLine(b('{"user":"bob","action":"login"}'), 'envelope'), {
+    message: "Invalid envelope: no 'metadata' or 'data' key (found 'user', 'action')",
+  });
+  assert.throws(() => decodeProducerLine(b('{"metdata":{"a":1}}'), 'envelope'), { message: "Invalid envelope: no 'metadata' or 'data' key (found 'metdata')" });
+  // the empty envelope stays valid (metadata {}, no data), and other keys next to metadata/data are ignored
+  // (consume's lines {"data","data_size","id","metadata","partition"} can be produced again)
+  assert.deepEqual(decodeProducerLine(b('{}'), 'envelope').metadata.json, {});
+  const d = decodeProducerLine(b('{"data":"aGk=","data_size":2,"id":0,"metadata":{"a":1},"partition":0}'), 'envelope');
+  assert.deepEqual(d.metadata.json, { a: 1 });
+  assert.equal(d.data?.toString(), 'hi');
+});
+
 test('consumer envelope: {"data":…,"metadata":…}, data omitted when empty', T, () => {
   const data = new DataSegments([Buffer.from('hel'), Buffer.from('lo')]);
   assert.equal(encodeConsumerLine(new Metadata({ x: 1 }), data, 'envelope'), '{"data":"aGVsbG8=","metadata":{"x":1}}\n');
