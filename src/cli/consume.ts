@@ -1,5 +1,6 @@
 /** `diaspora-ctl consume`: prints events as JSON lines (metadata, data size and base64 data). */
 import type { EventID } from '../api/driver-spi.js';
+import type { Driver } from '../api/driver.js';
 import { errorMessage } from '../api/errors.js';
 import { dumpCompact, type JsonObject } from '../api/json.js';
 import { NoDataSelector } from '../api/data-selection.js';
@@ -70,6 +71,21 @@ class EndTracker {
   }
 }
 
+/**
+ * Whether the topic no longer exists. Only a definite answer counts: a failed or slow check (more than 1 s, e.g. a
+ * broker that does not answer) is taken as "still there", so it neither ends consume nor delays Ctrl+C.
+ */
+async function topicGone(driver: Driver, name: string): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 1000)));
+  try {
+    const exists = Promise.resolve().then(() => driver.topicExists(name));
+    return await Promise.race([exists.then((x) => !x, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function run(argv: string[], ctx: CommandContext = defaultContext): Promise<number> {
   const parsed = parseCommand(spec, argv, ctx);
   if (typeof parsed === 'number') return parsed;
@@ -79,7 +95,8 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   return withDriver(parsed, async (driver) => {
-    const topic = await driver.openTopic(opts['name'] as string);
+    const name = opts['name'] as string;
+    const topic = await driver.openTopic(name);
     const group = typeof opts['group'] === 'string' ? (opts['group'] as string) : '';
     const startFrom = opts['fromBeginning'] === true ? 'earliest' : group !== '' ? 'committed' : 'latest';
     const withData = opts['data'] !== false;
@@ -107,6 +124,8 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
           await ends?.refresh(consumer);
           const stalled = ends?.stalled(count);
           if (stalled !== undefined) throw stalled;
+          // following a topic deleted meanwhile would wait forever without a word
+          if (follow && (await topicGone(driver, name))) throw new Error(`Topic ${name} was deleted`);
           continue;
         }
         if (isNoMoreEvents(e)) break;

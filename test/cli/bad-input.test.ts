@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { BIN, committedPositions, createTopic, ctlEnv, logLines, produce, readAll, runCtl, tempDir, type RunResult } from '../helpers/cli.js';
+import { BIN, CtlProcess, committedPositions, createTopic, ctlEnv, logLines, produce, readAll, runCtl, tempDir, waitFor, type RunResult } from '../helpers/cli.js';
 
 const T = { timeout: 60_000 };
 
@@ -392,6 +392,30 @@ describe('produce --format envelope with lines that are not envelopes', () => {
       assert.deepEqual(errorLines(r), ["[error] Line 2: Invalid envelope: no 'metadata' or 'data' key (found 'user', 'action')"], r.stderr);
       assert.deepEqual((await readAll(root, 't')).map((e) => [e.json, e.data.toString()]), [[{ ok: 1 }, ''], [{ ok: 2 }, 'hi']]);
     } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('consume --follow of a topic that is deleted', () => {
+  test('topic delete while consume --follow waits: [error] Error: Topic t was deleted, exit 1 (it waited forever, silently)', T, async () => {
+    const { dir, cleanup } = tempDir();
+    let p: CtlProcess | undefined;
+    try {
+      const root = join(dir, 'd');
+      await createTopic(root, 't');
+      await produce(root, 't', [{ metadata: { i: 1 } }]);
+      p = new CtlProcess(['consume', ...drv(root), '--name', 't', '--from-beginning', '--follow'], dir);
+      const c = p;
+      assert.ok(await waitFor(() => c.stdout.includes('\n') || !c.running, 10_000), c.stderr);
+      assert.deepEqual(consumedMetadata({ stdout: c.stdout } as RunResult), [{ i: 1 }]);
+      const d = await runCtl(['topic', 'delete', ...drv(root), '--name', 't'], { cwd: dir });
+      assert.equal(d.code, 0, d.stderr);
+      const { code } = await c.exit(15_000);
+      assert.equal(code, 1, c.stderr);
+      assert.deepEqual(c.logLines.filter((l) => l.startsWith('[error] ')), ['[error] Error: Topic t was deleted'], c.stderr);
+    } finally {
+      p?.kill();
       cleanup();
     }
   });
