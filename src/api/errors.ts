@@ -27,6 +27,12 @@ export const ErrorCodes = {
   CLOSED: 'DIASPORA_CLOSED',
   /** An I/O operation failed. */
   IO: 'DIASPORA_IO',
+  /**
+   * Written events could not be made durable (an fsync failed). What was written since the last durable point may be
+   * lost even if a later fsync succeeds (the kernel may drop the pages it failed to write back), so a producer that
+   * saw it fails every later flush.
+   */
+  SYNC_FAILED: 'DIASPORA_SYNC_FAILED',
   /** Stored data is inconsistent (torn or corrupted files, malformed records). */
   CORRUPTED: 'DIASPORA_CORRUPTED',
   /** Data selection / view / scatter failure. */

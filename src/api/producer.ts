@@ -266,6 +266,8 @@ export class ProducerImpl implements Producer {
   private lingerTimer: NodeJS.Timeout | undefined;
   /** False for the default validator, which accepts everything. */
   private readonly validate: boolean;
+  /** A failed writer.sync: every later flush fails with it (see ErrorCodes.SYNC_FAILED). */
+  private syncFailure: DiasporaError | undefined;
 
   constructor(
     readonly topic: TopicHandle,
@@ -591,9 +593,22 @@ export class ProducerImpl implements Producer {
       const outcomes = await Promise.allSettled(pending);
       const failed = outcomes.find((o) => o.status === 'rejected');
       if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+      if (this.syncFailure !== undefined) throw this.syncFailure;
       const touched = new Set(this.touched);
       this.touched.clear();
-      if (touched.size > 0) await this.writer.sync(touched);
+      if (touched.size > 0) {
+        try {
+          await this.writer.sync(touched);
+        } catch (err) {
+          // a retried fsync may report success for pages the kernel already dropped: this flush and every later one
+          // fail, so that nobody takes events written so far for durable
+          this.syncFailure =
+            err instanceof DiasporaError && err.code === ErrorCodes.SYNC_FAILED
+              ? err
+              : new DiasporaError(`Events could not be made durable: ${err instanceof Error ? err.message : String(err)}`, { code: ErrorCodes.SYNC_FAILED, cause: err });
+          throw this.syncFailure;
+        }
+      }
     })().then(
       () => result.resolve(),
       (err: unknown) => result.reject(err),

@@ -58,6 +58,16 @@ interface Batch {
 
 const STOP = Symbol('stop');
 
+/**
+ * Destination failures that retrying cannot mend, so the policy halts (forwarding.md §13 #17) and acknowledges nothing
+ * more: the destination topic no longer exists, or written events could not be made durable (a retried fsync may
+ * report success for pages the kernel dropped; the events since the last acknowledgement are forwarded again when
+ * the policy restarts).
+ */
+function haltsPolicy(err: unknown): boolean {
+  return err instanceof DiasporaError && (err.code === ErrorCodes.TOPIC_NOT_FOUND || err.code === ErrorCodes.SYNC_FAILED);
+}
+
 /** Ensures the destination can take a mapping (checked at start, fatal). */
 export function checkPartitionMapping(cfg: PolicyConfig, src: TopicHandle, dst: TopicHandle): PartitionMapping {
   const ns = src.partitions.length;
@@ -113,8 +123,8 @@ export class ForwardPolicy {
   private pushTail: Promise<void> = Promise.resolve();
   /** A write failed: first pushes stop until every batch in flight is done (see write()). */
   private recovering = false;
-  /** A write found the destination topic gone: the policy halts (general path: collect() stops reading). */
-  private destinationGone = false;
+  /** A write failed beyond repair (haltsPolicy): the policy halts (general path: collect() stops reading). */
+  private halting = false;
   /** Re-sends started so far (a batch behind a re-sent one skips its own back-off). */
   private resends = 0;
   private lastErrorLog = new Map<string, number>();
@@ -392,8 +402,7 @@ export class ForwardPolicy {
         return;
       } catch (err) {
         this.metrics.error('send');
-        // a destination that no longer exists does not come back by retrying: the policy halts (forwarding.md §13 #17)
-        if (err instanceof DiasporaError && err.code === ErrorCodes.TOPIC_NOT_FOUND) throw err;
+        if (haltsPolicy(err)) throw err;
         this.logError(`Error in forward worker ${this.label}: ${errorMessage(err)}`);
         if (this.stopping) throw new DiasporaError(`stopped with ${events} unconfirmed event(s)`, { code: ErrorCodes.CLOSED });
         this.setState('retrying');
@@ -431,7 +440,7 @@ export class ForwardPolicy {
     let deadline = Infinity;
     let readAt = 0;
     while (read.length < this.cfg.batchSize) {
-      if (this.stopping || this.destinationGone) return read.length > 0 ? { read, out, readAt } : undefined;
+      if (this.stopping || this.halting) return read.length > 0 ? { read, out, readAt } : undefined;
       const timeout = deadline === Infinity ? 1000 : Math.max(0, deadline - performance.now());
       if (timeout === 0 && read.length > 0) break;
       let got: Event[] | typeof STOP;
@@ -600,9 +609,8 @@ export class ForwardPolicy {
         this.recovering = true;
         if (confirmed.err === undefined) continue; // held back by a recovery: re-sent in turn, no error
         this.metrics.error('send');
-        // a destination that no longer exists does not come back by retrying: the policy halts (forwarding.md §13 #17)
-        if (confirmed.err instanceof DiasporaError && confirmed.err.code === ErrorCodes.TOPIC_NOT_FOUND) {
-          this.destinationGone = true; // collect() returns, so that run() reaches this batch's failure without new events
+        if (haltsPolicy(confirmed.err)) {
+          this.halting = true; // collect() returns, so that run() reaches this batch's failure without new events
           throw confirmed.err;
         }
         this.logError(`Error in forward worker ${this.label}: ${errorMessage(confirmed.err)}`);
@@ -653,8 +661,10 @@ export class ForwardPolicy {
     const slow = setTimeout(() => this.log.warn(`Push timed out for ${this.label}`), 5000);
     try {
       await producer.flush();
-    } catch {
-      // the failed events are found below, event by event
+    } catch (err) {
+      // the events were written but are not durable: none of them is confirmed (see haltsPolicy)
+      if (err instanceof DiasporaError && err.code === ErrorCodes.SYNC_FAILED) return { unconfirmed: [...pending], err };
+      // other failures are found below, event by event
     } finally {
       clearTimeout(slow);
     }

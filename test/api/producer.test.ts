@@ -5,6 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Driver, registerDriver } from '../../src/index.js';
+import { DiasporaError, ErrorCodes } from '../../src/api/errors.js';
 import type { EventBatch, EventIds, TopicWriter } from '../../src/api/driver-spi.js';
 import { createMemoryDriver } from '../../src/drivers/memory/driver.js';
 import { Metadata } from '../../src/api/metadata.js';
@@ -42,7 +43,12 @@ class HeldWriter implements TopicWriter {
   sendNow(): void {
     this.sendNowCalls++;
   }
-  async sync(): Promise<void> {}
+  /** sync() calls that fail (by call number, from 1). */
+  readonly failingSyncs = new Set<number>();
+  syncCalls = 0;
+  async sync(): Promise<void> {
+    if (this.failingSyncs.has(++this.syncCalls)) throw new Error('EIO: i/o error, fsync');
+  }
   async close(): Promise<void> {}
 }
 
@@ -257,6 +263,32 @@ describe('producer and its writer', () => {
         await t.close();
         await d.close();
       }
+    }
+  });
+
+  it('a failed sync fails that flush and every later one (SYNC_FAILED), even when the next sync would succeed', { timeout: 10000 }, async () => {
+    const w = new HeldWriter(1);
+    w.failingSyncs.add(1);
+    const { d, t } = await topicWith(w);
+    try {
+      const p = await t.producer({ batchSize: 1 });
+      const f1 = p.push({ i: 1 });
+      const flushed = p.flush();
+      await tick();
+      for (const c of w.calls) c.release();
+      await f1.wait();
+      await assert.rejects(flushed.wait(), (err: unknown) => err instanceof DiasporaError && err.code === ErrorCodes.SYNC_FAILED && /EIO: i\/o error, fsync/.test(err.message));
+      // a retried fsync may report success for pages the kernel dropped: the producer does not take it
+      const f2 = p.push({ i: 2 });
+      const again = p.flush();
+      await tick();
+      for (const c of w.calls.slice(1)) c.release();
+      await f2.wait();
+      await assert.rejects(again.wait(), (err: unknown) => err instanceof DiasporaError && err.code === ErrorCodes.SYNC_FAILED);
+      await assert.rejects(p.close(), (err: unknown) => err instanceof DiasporaError && err.code === ErrorCodes.SYNC_FAILED);
+    } finally {
+      await t.close();
+      await d.close();
     }
   });
 });

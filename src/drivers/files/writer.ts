@@ -13,7 +13,7 @@ import * as fsx from 'fs-native-extensions';
 import type { EventBatch, EventIds, Headers } from '../../api/driver-spi.js';
 import { DiasporaError, ErrorCodes } from '../../api/errors.js';
 import { faultInjectionEnabled, faultPoint } from '../../api/fault.js';
-import { fsyncFd, pwrite, pwritev } from '../common/fs-util.js';
+import { fsyncFd as rawFsync, pwrite, pwritev } from '../common/fs-util.js';
 import { encodeHeadersRecords } from './headers-file.js';
 import { INDEX_RECORD_SIZE } from './layout.js';
 import type { FlushBehavior } from './options.js';
@@ -31,6 +31,15 @@ interface HeadersRecordIn {
 export interface WriteOptions {
   useFileLocking: boolean;
   flushBehavior: FlushBehavior;
+}
+
+/** fsync, its failure reported as SYNC_FAILED (the events written may be lost: see ErrorCodes.SYNC_FAILED). */
+async function fsyncFd(fd: number): Promise<void> {
+  try {
+    await rawFsync(fd);
+  } catch (err) {
+    throw new DiasporaError(`fsync failed: ${err instanceof Error ? err.message : String(err)}`, { code: ErrorCodes.SYNC_FAILED, cause: err });
+  }
 }
 
 async function lockFd(fd: number): Promise<void> {
