@@ -59,38 +59,59 @@ export async function run(argv: string[], ctx: CommandContext = defaultContext):
     const pending = new Set<Future<EventID>>();
     let lineNo = 0;
     let count = 0;
-    for await (let line of stdinLines()) {
-      lineNo++;
-      if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
-      if (line.length === 0) continue;
-      let decoded;
-      try {
-        // strict UTF-8, as the fifo daemon: a bad byte is reported, not replaced with U+FFFD
-        decoded = decodeProducerLine(line, format);
-      } catch (err) {
-        invalid++;
-        logger.error(`Line ${lineNo}: ${errorMessage(err)}`);
-        continue;
+    // Ctrl+C / SIGTERM: stop reading, but write what was pushed (the lines already read from stdin go on to the
+    // producer), then exit 130 / 143. A second signal ends the process at once (the handlers are one-shot).
+    let interrupted: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      interrupted = signal;
+      process.stdin.destroy();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      for await (let line of stdinLines()) {
+        lineNo++;
+        if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+        if (line.length === 0) continue;
+        let decoded;
+        try {
+          // strict UTF-8, as the fifo daemon: a bad byte is reported, not replaced with U+FFFD
+          decoded = decodeProducerLine(line, format);
+        } catch (err) {
+          invalid++;
+          logger.error(`Line ${lineNo}: ${errorMessage(err)}`);
+          continue;
+        }
+        if (!producer.hasCapacity()) await producer.ready();
+        const n = lineNo;
+        const f = producer.push(decoded.metadata, decoded.data ?? fileData, partition === undefined ? {} : { partition });
+        pending.add(f);
+        f.then(
+          () => pending.delete(f),
+          (err: unknown) => {
+            pending.delete(f);
+            failures++;
+            logger.error(`Line ${n}: ${errorMessage(err)}`);
+          },
+        );
+        count++;
       }
-      if (!producer.hasCapacity()) await producer.ready();
-      const n = lineNo;
-      const f = producer.push(decoded.metadata, decoded.data ?? fileData, partition === undefined ? {} : { partition });
-      pending.add(f);
-      f.then(
-        () => pending.delete(f),
-        (err: unknown) => {
-          pending.delete(f);
-          failures++;
-          logger.error(`Line ${n}: ${errorMessage(err)}`);
-        },
-      );
-      count++;
+    } catch (err) {
+      // stdin destroyed by the signal handler: the end of the input, not an error
+      if (interrupted === undefined) throw err;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     }
     await producer.close().catch(() => undefined);
     await Promise.allSettled([...pending].map((f) => f.wait()));
     const bad = failures + invalid;
     logger.info(`Produced ${count - failures} event(s) to ${String(opts['name'])}${bad > 0 ? `, ${bad} line(s) failed` : ''}`);
     await topic.close();
+    if (interrupted !== undefined) {
+      logger.warn(`Interrupted by ${interrupted}`);
+      return interrupted === 'SIGINT' ? 130 : 143;
+    }
     return bad > 0 ? 1 : 0;
   });
 }

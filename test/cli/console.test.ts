@@ -154,6 +154,41 @@ describe('produce / consume', { concurrency: 4 }, () => {
     }
   });
 
+  for (const [signal, exitCode] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    test(`produce interrupted by ${signal} while stdin stays open: what was read is written, exit ${exitCode}`, T, async () => {
+      const { dir, cleanup } = tempDir();
+      const child = spawn(process.execPath, [BIN, 'produce', ...drv('./d'), '--name', 't', '--batch-size', '100'], { cwd: dir, env: ctlEnv(), stdio: ['pipe', 'ignore', 'pipe'] });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      try {
+        await createTopic(join(dir, 'd'), 't');
+        let stderr = '';
+        child.stderr?.setEncoding('utf8').on('data', (x: string) => (stderr += x));
+        const closed = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+        // 250 lines, then nothing more: stdin stays open, as at a terminal
+        child.stdin?.write(Array.from({ length: 250 }, (_, i) => `line ${i}`).join('\n') + '\n');
+        const stored = async (): Promise<number> => (await readAll(join(dir, 'd'), 't')).length;
+        for (let k = 0; k < 200 && (await stored()) < 200; k++) await new Promise((r) => setTimeout(r, 25));
+        child.kill(signal);
+        const code = await closed;
+        // it used to die of the signal (no summary, and whatever was pushed but not yet written was lost)
+        assert.equal(code, exitCode, stderr);
+        assert.ok(logLines(stderr).includes('[info] Produced 250 event(s) to t'), stderr);
+        assert.ok(logLines(stderr).includes(`[warning] Interrupted by ${signal}`), stderr);
+        assert.deepEqual(
+          (await readAll(join(dir, 'd'), 't')).map((e) => e.json),
+          Array.from({ length: 250 }, (_, i) => `line ${i}`),
+        );
+      } finally {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        cleanup();
+      }
+    });
+  }
+
   test('consume | head: the reader leaving ends consume cleanly (exit 0, no EPIPE crash); the group keeps only what was written', T, async () => {
     const { dir, cleanup } = tempDir();
     try {
