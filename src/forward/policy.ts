@@ -301,7 +301,12 @@ export class ForwardPolicy {
         next = undefined;
         if (runs.length === 0 || this.stopping) continue; // read but not written: not acknowledged, read again after a restart
         const readAt = performance.now();
-        if (!(this.cfg.stopAtEnd && this.reachedEnd())) next = this.readStored(consumer, stop.signal);
+        if (!(this.cfg.stopAtEnd && this.reachedEnd())) {
+          next = this.readStored(consumer, stop.signal);
+          // awaited in the next turn; handled from now on, so that it failing during the write below (closed, topic
+          // deleted) is that turn's error, not an unhandled rejection that ends the daemon
+          next.catch(() => undefined);
+        }
         await this.writeStored(consumer, producer, runs, readAt);
       }
     } finally {
