@@ -41,11 +41,15 @@ export class PositionsStore {
         return this.positions;
       }
       const p = v['positions'];
-      if (isJsonObject(p)) {
-        for (const [k, x] of Object.entries(p)) {
-          const n = typeof x === 'bigint' ? Number(x) : x;
-          if (typeof n === 'number' && Number.isInteger(n) && n >= 0) this.positions.set(k, n);
-        }
+      if (!isJsonObject(p)) {
+        log.warn(`Ignoring consumer positions file ${this.path}: "positions" is not an object (every partition is read from its start)`);
+        return this.positions;
+      }
+      for (const [k, x] of Object.entries(p)) {
+        const n = typeof x === 'bigint' ? Number(x) : x;
+        if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) this.positions.set(k, n);
+        // silently reading the partition again from its start would deliver everything twice without a word
+        else log.warn(`Ignoring the position of ${k} in ${this.path}: ${JSON.stringify(typeof x === 'bigint' ? String(x) : x)} is not a non-negative integer (that partition is read from its start)`);
       }
     } catch (err) {
       log.warn(`Ignoring unreadable consumer positions file ${this.path}: ${(err as Error).message}`);

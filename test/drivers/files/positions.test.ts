@@ -227,6 +227,40 @@ describe('files driver: consumer positions', () => {
     });
   });
 
+  it('a position that is not a non-negative integer, or positions that are not an object, are ignored with a warning naming them', { timeout: 20_000 }, async () => {
+    await withTopic({}, 2, async (d, root) => {
+      await produce(d, [5, 5]);
+      fs.mkdirSync(consumersDir(root));
+      const file = join(consumersDir(root), 'carol.json');
+      fs.writeFileSync(file, dumpPretty({ format: 1, name: 'carol', positions: { '00000000': 3, '00000001': 'x' }, updated_at: '2024-01-01T00:00:00.000Z' }));
+      const cap = captureLogs();
+      try {
+        const h = await d.openTopic('pos');
+        const c = await h.consumer('carol');
+        const seen = new Map<number, number>();
+        for (let k = 0; k < 7; k++) {
+          const e = await c.pull().wait(5000);
+          assert.ok(e !== undefined);
+          if (!seen.has(e.partitionIndex)) seen.set(e.partitionIndex, Number(e.id));
+        }
+        await c.close();
+        await h.close();
+        assert.deepEqual([...seen].sort(), [[0, 3], [1, 0]], 'the valid position is used, the invalid one read from the start');
+        const w = cap.logs.filter((l) => l.level === 'warning').map((l) => l.message);
+        assert.equal(w.length, 1, JSON.stringify(cap.logs));
+        assert.ok(w[0]?.includes('00000001') && w[0].includes(file) && w[0].includes('"x"'), w[0]);
+
+        fs.writeFileSync(file, dumpPretty({ format: 1, name: 'carol', positions: [3], updated_at: '2024-01-01T00:00:00.000Z' }));
+        assert.deepEqual(await firstEvent(d, 'carol'), [0, 0]);
+        const w2 = cap.logs.filter((l) => l.level === 'warning').map((l) => l.message);
+        assert.equal(w2.length, 2, JSON.stringify(cap.logs));
+        assert.match(w2[1] ?? '', /"positions" is not an object/);
+      } finally {
+        cap.restore();
+      }
+    });
+  });
+
   it('consumer_state: false persists nothing', { timeout: 20_000 }, async () => {
     await withTopic({ consumer_state: false }, 1, async (d, root) => {
       await produce(d, [4]);
