@@ -565,7 +565,9 @@ export class FilesSource implements ConsumerSource {
     if (c.invisibleSince === undefined) c.invisibleSince = now;
     else if (now - c.invisibleSince > VISIBILITY_GRACE_MS) {
       c.invisibleSince = undefined;
-      throw new DiasporaError(`Corrupted ${which} index: entry points beyond end of file`, { code: ErrorCodes.CORRUPTED });
+      throw new DiasporaError(`Corrupted ${which} index: entry points beyond end of file (event ${c.next} of partition ${c.index}, ${c.files.dir})`, {
+        code: ErrorCodes.CORRUPTED,
+      });
     }
   }
 

@@ -234,7 +234,8 @@ describe('files driver: hand-made tail damage', () => {
         }
         const t0 = performance.now();
         await assert.rejects(c.pull().wait(8000), (err: Error) => {
-          assert.equal(err.message, `Corrupted ${which} index: entry points beyond end of file`);
+          // the event and the partition are named (they were not)
+          assert.equal(err.message, `Corrupted ${which} index: entry points beyond end of file (event 5 of partition 0, ${dir})`);
           return true;
         });
         const waited = performance.now() - t0;
