@@ -8,7 +8,7 @@ import { BufferOutputArchive } from './archive.js';
 import { DefaultSerializer, DefaultValidator, encodeDefaultRecord, type SerializerImpl } from './components.js';
 import { DataSegments, type DataLike } from './data-segments.js';
 import type { EventBatch, EventID, EventIds, Headers, TopicWriter } from './driver-spi.js';
-import { DiasporaError, ErrorCodes, InvalidMetadata } from './errors.js';
+import { DiasporaError, ErrorCodes, errorMessage, InvalidMetadata } from './errors.js';
 import { Deferred, type Future } from './future.js';
 import { timerOption } from './timers.js';
 import type { Json } from './json.js';
@@ -605,7 +605,7 @@ export class ProducerImpl implements Producer {
           this.syncFailure =
             err instanceof DiasporaError && err.code === ErrorCodes.SYNC_FAILED
               ? err
-              : new DiasporaError(`Events could not be made durable: ${err instanceof Error ? err.message : String(err)}`, { code: ErrorCodes.SYNC_FAILED, cause: err });
+              : new DiasporaError(`Events could not be made durable: ${errorMessage(err)}`, { code: ErrorCodes.SYNC_FAILED, cause: err });
           throw this.syncFailure;
         }
       }

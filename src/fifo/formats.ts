@@ -64,15 +64,15 @@ export function decodeLineText(text: string, format: FifoFormat): DecodedLine {
       const v = parseJson(text);
       if (!isJsonObject(v)) throw envelopeError('expected a JSON object');
       const has = (k: string): boolean => Object.prototype.hasOwnProperty.call(v, k);
-      if (!has('metadata') && !has('data') && Object.keys(v).length > 0) {
+      const keys = Object.keys(v);
+      if (!has('metadata') && !has('data') && keys.length > 0) {
         // a plain JSON line given as an envelope: its content would be dropped silently (metadata {})
-        const keys = Object.keys(v);
         const shown = keys.slice(0, 5).map((k) => `'${k.length > 40 ? `${k.slice(0, 40)}…` : k}'`).join(', ');
         throw envelopeError(`no 'metadata' or 'data' key (found ${shown}${keys.length > 5 ? ', …' : ''})`);
       }
-      const md: Json = Object.prototype.hasOwnProperty.call(v, 'metadata') ? (v['metadata'] as Json) : {};
+      const md: Json = has('metadata') ? (v['metadata'] as Json) : {};
       let data: Buffer | undefined;
-      if (Object.prototype.hasOwnProperty.call(v, 'data')) {
+      if (has('data')) {
         const d = v['data'];
         if (typeof d !== 'string' || !BASE64.test(d)) throw envelopeError("'data' must be a base64 string");
         data = Buffer.from(d, 'base64');

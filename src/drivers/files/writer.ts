@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as fsx from 'fs-native-extensions';
 import type { EventBatch, EventIds, Headers } from '../../api/driver-spi.js';
-import { DiasporaError, ErrorCodes } from '../../api/errors.js';
+import { DiasporaError, ErrorCodes, errorMessage } from '../../api/errors.js';
 import { faultInjectionEnabled, faultPoint } from '../../api/fault.js';
 import { fsyncFd as rawFsync, pwrite, pwritev } from '../common/fs-util.js';
 import { encodeHeadersRecords } from './headers-file.js';
@@ -38,7 +38,7 @@ async function fsyncFd(fd: number): Promise<void> {
   try {
     await rawFsync(fd);
   } catch (err) {
-    throw new DiasporaError(`fsync failed: ${err instanceof Error ? err.message : String(err)}`, { code: ErrorCodes.SYNC_FAILED, cause: err });
+    throw new DiasporaError(`fsync failed: ${errorMessage(err)}`, { code: ErrorCodes.SYNC_FAILED, cause: err });
   }
 }
 
