@@ -109,7 +109,9 @@ const announceDir = mkdtempSync(join(tmpdir(), 'diaspora-test-announce-'));
 env.DIASPORA_TEST_ANNOUNCE_DIR = announceDir;
 if (kafkaSkipPrinted) writeFileSync(join(announceDir, 'kafka-skip'), '');
 
-const args = ['--test', '--test-reporter=spec', '--test-timeout=300000', '--test-concurrency=2', ...files];
+// --test-timeout also bounds each file (node runs a file as one test): the longest, connection-resets
+// (its own broker's start ≤ 120 s, then tests bounded at 150 s and 60 s), must fit with room to spare
+const args = ['--test', '--test-reporter=spec', '--test-timeout=600000', '--test-concurrency=2', ...files];
 const child = spawn(process.execPath, args, { stdio: 'inherit', env });
 const forward = (sig) => child.kill(sig);
 process.on('SIGINT', forward);

@@ -5,11 +5,12 @@
  * The test starts a broker of its own that advertises the port of a node:net proxy (scripts/kafka.sh
  * KAFKA_ADVERTISED_PORT), so every connection of every client (bootstrap, metadata, produce, fetch)
  * goes through the proxy. Every 150–400 ms the proxy resets one live connection, both sides
- * (`resetAndDestroy()`: the client sees ECONNRESET, the broker a reset), mostly ones that carried
- * Produce or Fetch requests (it reads the API key of each request frame). Such a connection is
- * reset in the middle of its next request of that kind, 0–10 ms after forwarding it: the broker
- * may or may not have appended a produce batch whose answer is lost, so the producer's retries
- * (same producer id and sequences) must be de-duplicated by the broker.
+ * (`resetSocket()`: the client sees ECONNRESET, the broker a reset), in turn one that carried
+ * Produce requests, one that carried Fetch requests (it reads the API key of each request frame),
+ * and any. A Produce or Fetch connection is reset in the middle of its next request of that kind,
+ * 0–10 ms after forwarding it: the broker may or may not have appended a produce batch whose
+ * answer is lost, so the producer's retries (same producer id and sequences) must be
+ * de-duplicated by the broker.
  *
  * It proves: no crash (no uncaught exception, no unhandled rejection — cf. the permanent 'error'
  * listener of adapter.ts, "Stray connection errors"); every push future resolves; reading the topic
@@ -25,12 +26,16 @@
  * The second test resets connections to the shared broker's SASL_PLAINTEXT listener just after
  * their SaslHandshake / SaslAuthenticate request: the driver must not crash, and connects once the
  * resets stop.
+ *
+ * A step that makes no progress for 30 s is reported with what is pending (StallWatch), and the
+ * whole file fits well within the runner's per-file limit.
  */
 import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Driver, setLogSink, type Consumer, type Event, type EventID, type Future } from '../../../src/index.js';
 import { kafkaSuite, OwnBroker, secureTest, uniqueName } from '../../helpers/kafka.js';
+import { resetSocket } from '../../helpers/reset.js';
 
 const N = 6000;
 const PARTITIONS = 2;
@@ -39,8 +44,6 @@ const CHUNK = 100;
 const PAUSE_MS = 150;
 /** Resets in all (bounded), one every 150–400 ms from the first push. */
 const MAX_RESETS = 30;
-/** A reset picks a connection that carried Produce or Fetch requests with this probability (else any live one). */
-const DATA_BIAS = 0.7;
 /** Such a connection is reset this long at most after forwarding its next request of that kind. */
 const MID_REQUEST_MS = 10;
 /** …or after this long without one. */
@@ -53,7 +56,54 @@ const API_HEARTBEAT = 12;
 const API_SASL_HANDSHAKE = 17;
 const API_SASL_AUTHENTICATE = 36;
 
+/**
+ * What the resets pick, in turn: a connection that carried Produce requests, one that carried Fetch
+ * requests, any live one (at random within each kind; any live one when none is of that kind). A
+ * fixed rotation rather than a random bias, so that every run resets each kind often enough.
+ */
+const ROTATION: readonly (number | undefined)[] = [API_PRODUCE, API_FETCH, undefined];
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A step that lasts longer than this is reported (what is pending, the driver's last log lines), every STALL_MS. */
+const STALL_MS = 30_000;
+
+/**
+ * Reports a step that makes no progress: the test is bounded well inside the runner's per-file
+ * limit, and when a step stalls the output says which one and in what state, instead of the file
+ * being cancelled without a word.
+ */
+class StallWatch {
+  private step = 'start';
+  private since = Date.now();
+  private readonly lines: string[] = [];
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly state: () => string) {
+    this.timer = setInterval(() => {
+      const ms = Date.now() - this.since;
+      if (ms < STALL_MS) return;
+      console.log(`# STALL: step "${this.step}" has lasted ${Math.round(ms / 1000)} s; ${this.state()}`);
+      console.log(`# the driver's last log lines:\n${this.lines.map((l) => `#   ${l}`).join('\n')}`);
+    }, STALL_MS);
+    this.timer.unref(); // a test that timed out never reaches stop()
+  }
+
+  enter(step: string): void {
+    this.step = step;
+    this.since = Date.now();
+  }
+
+  /** Keeps the driver's last log lines (every level, debug included). */
+  logged(level: string, message: string): void {
+    this.lines.push(`${new Date().toISOString().slice(11, 23)} [${level}] ${message}`);
+    if (this.lines.length > 60) this.lines.shift();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
 
 /** Reads the API key of each Kafka request frame (int32 size, int16 api_key, …) of a client → broker stream. */
 class RequestSniffer {
@@ -134,7 +184,7 @@ class ResetProxy {
   private accept(client: net.Socket): void {
     client.on('error', () => undefined);
     if (this.target === 0) {
-      client.resetAndDestroy();
+      resetSocket(client);
       return;
     }
     this.accepted++;
@@ -152,8 +202,8 @@ class ResetProxy {
         setTimeout(() => {
           if (!this.live.delete(pair)) return;
           this.resetsOnRequest++;
-          pair.client.resetAndDestroy();
-          pair.broker.resetAndDestroy();
+          resetSocket(pair.client);
+          resetSocket(pair.broker);
         }, 0);
         return;
       }
@@ -171,7 +221,7 @@ class ResetProxy {
     const link = (from: net.Socket, to: net.Socket): void => {
       from.on('error', () => {
         this.live.delete(pair);
-        if (!to.destroyed) to.resetAndDestroy();
+        resetSocket(to);
       });
       from.on('close', () => {
         this.live.delete(pair);
@@ -183,17 +233,18 @@ class ResetProxy {
   }
 
   /**
-   * Picks a random established connection and resets it, both sides (RST): one that carries Produce
-   * (or Fetch) requests in the middle of its next one, any other at once. Resolves with the
-   * connection and whether it was reset mid-request (undefined when none was live, or it closed first).
+   * Picks a random established connection, one that carried requests with API key `kind` when there
+   * is one, and resets it, both sides (RST): one that carries Produce (or Fetch) requests in the
+   * middle of its next one, any other at once. Resolves with the connection and whether it was
+   * reset mid-request (undefined when none was live, or it closed first).
    */
-  async resetOne(): Promise<{ pair: Pair; midRequest: number | undefined } | undefined> {
+  async resetOne(kind: number | undefined): Promise<{ pair: Pair; midRequest: number | undefined } | undefined> {
     const established = [...this.live].filter((p) => !p.broker.connecting && !p.client.destroyed && !p.broker.destroyed);
-    const data = established.filter((p) => p.apis.has(API_PRODUCE) || p.apis.has(API_FETCH));
-    const from = data.length > 0 && Math.random() < DATA_BIAS ? data : established;
+    const ofKind = kind === undefined ? [] : established.filter((p) => p.apis.has(kind));
+    const from = ofKind.length > 0 ? ofKind : established;
     const pair = from[Math.floor(Math.random() * from.length)];
     if (pair === undefined) return undefined;
-    const api = pair.apis.has(API_PRODUCE) ? API_PRODUCE : pair.apis.has(API_FETCH) ? API_FETCH : undefined;
+    const api = kind !== undefined && pair.apis.has(kind) ? kind : pair.apis.has(API_PRODUCE) ? API_PRODUCE : pair.apis.has(API_FETCH) ? API_FETCH : undefined;
     let midRequest = false;
     if (api !== undefined) {
       midRequest = await new Promise<boolean>((resolve) => {
@@ -208,8 +259,8 @@ class ResetProxy {
     }
     if (!this.live.has(pair)) return undefined; // closed meanwhile
     this.live.delete(pair);
-    pair.client.resetAndDestroy();
-    pair.broker.resetAndDestroy();
+    resetSocket(pair.client);
+    resetSocket(pair.broker);
     return { pair, midRequest: midRequest ? api : undefined };
   }
 
@@ -229,9 +280,8 @@ interface Seen {
   id: EventID;
 }
 
-/** Pulls until `n` events or the deadline, then looks for extras; a rejected pull is counted and the reading goes on. */
-async function readEvents(c: Consumer, n: number, deadline: () => number, extraWaitMs: number): Promise<{ events: Seen[]; pullErrors: string[] }> {
-  const events: Seen[] = [];
+/** Pulls into `events` until it holds `n` or the deadline, then looks for extras; a rejected pull is counted and the reading goes on. */
+async function readEvents(c: Consumer, n: number, deadline: () => number, extraWaitMs: number, events: Seen[] = []): Promise<{ events: Seen[]; pullErrors: string[] }> {
   const pullErrors: string[] = [];
   const pull = async (ms: number): Promise<Event | undefined> => {
     try {
@@ -303,7 +353,7 @@ kafkaSuite('kafka clients across connection resets (TCP RST)', (env) => {
     own?.stop();
   });
 
-  it(`pushes and reads ${N} events while connections are reset: no crash, 0 lost, 0 duplicated, 0 out of order`, { timeout: 240_000 }, async () => {
+  it(`pushes and reads ${N} events while connections are reset: no crash, 0 lost, 0 duplicated, 0 out of order`, { timeout: 150_000 }, async () => {
     assert.ok(started, setupError);
     const broker = own as OwnBroker;
     assert.notEqual(broker.bootstrap, broker.listening, 'the broker must advertise the proxy, not its own port');
@@ -316,14 +366,22 @@ kafkaSuite('kafka clients across connection resets (TCP RST)', (env) => {
     process.on('unhandledRejection', onCrash);
     // what the driver logs about the faults: the producer's retries, connection errors, failed fetches
     const logged = { produceRetries: 0, connectionErrors: 0, fetchFailures: 0 };
+    // filled below; the watch reads them when a step stalls
+    const pending = new Set<number>();
+    const concurrentEvents: Seen[] = [];
+    const resets: ResetRecord[] = [];
+    const watch = new StallWatch(() => {
+      const live = [...proxy.live].map((p) => `#${p.id}[${[...p.apis].join(',')}]`).join(' ');
+      return `pending push futures ${pending.size} (first seq ${[...pending].slice(0, 5).join(', ')}), read by the concurrent consumer ${concurrentEvents.length}, resets ${resets.length}, live proxied connections (id[api keys]) ${live}`;
+    });
     setLogSink((level, message) => {
+      watch.logged(level, message);
       if (message.startsWith('Kafka produce: retrying')) logged.produceRetries++;
       else if (message.startsWith('Kafka connection error')) logged.connectionErrors++;
       else if (/^Kafka consumer of .*: fetch from broker/.test(message)) logged.fetchFailures++;
       else if (level === 'warning' || level === 'error' || level === 'critical') process.stderr.write(`[diaspora-stream] [${level}] ${message}\n`);
     });
 
-    const resets: ResetRecord[] = [];
     let producing = false;
     let consuming = false;
     let resetting = true;
@@ -332,7 +390,7 @@ kafkaSuite('kafka clients across connection resets (TCP RST)', (env) => {
       while (resetting && resets.length < MAX_RESETS) {
         await sleep(150 + Math.random() * 250);
         if (!resetting) break;
-        const r = await proxy.resetOne();
+        const r = await proxy.resetOne(ROTATION[resets.length % ROTATION.length]);
         if (r !== undefined) resets.push({ connection: r.pair.id, apis: [...r.pair.apis], midRequest: r.midRequest, producing, consuming });
       }
     })();
@@ -340,8 +398,9 @@ kafkaSuite('kafka clients across connection resets (TCP RST)', (env) => {
     const name = uniqueName('resets');
     let d: Driver | undefined;
     let summary = '';
-    let liveDeadline = Date.now() + 200_000;
+    let liveDeadline = Date.now() + 100_000;
     try {
+      watch.enter('create the driver, the topic and a group member');
       d = await Driver.create('kafka', { kafka: { 'bootstrap.servers': broker.bootstrap } });
       await d.createTopic(name, { options: { num_partitions: PARTITIONS } });
       const t = await d.openTopic(name);
@@ -350,39 +409,49 @@ kafkaSuite('kafka clients across connection resets (TCP RST)', (env) => {
       // too), from before the first push
       const live = await t.consumer(`${name}-group`, { startFrom: 'earliest' });
       consuming = true;
-      const reading = readEvents(live, N, () => liveDeadline, 1500).finally(() => {
+      const reading = readEvents(live, N, () => liveDeadline, 1500, concurrentEvents).finally(() => {
         consuming = false;
       });
 
       const p = await t.producer({ batchSize: 50 });
       const futures: { partition: number; seq: number; id: Future<EventID> }[] = [];
       producing = true;
+      watch.enter('push');
       const t0 = Date.now();
       for (let seq = 0; seq < N; seq++) {
         const partition = seq % PARTITIONS;
-        futures.push({ partition, seq, id: p.push({ seq }, undefined, { partition }) });
+        const id = p.push({ seq }, undefined, { partition });
+        pending.add(seq);
+        void Promise.resolve(id).finally(() => pending.delete(seq)).catch(() => undefined);
+        futures.push({ partition, seq, id });
         if (seq % CHUNK === CHUNK - 1) await sleep(PAUSE_MS);
       }
+      watch.enter('flush');
       await p.flush();
+      watch.enter('settle the push futures');
       const settled = await Promise.allSettled(futures.map((f) => Promise.resolve(f.id)));
       producing = false;
       const produceMs = Date.now() - t0;
       const failed = settled.filter((s) => s.status === 'rejected') as PromiseRejectedResult[];
       assert.equal(failed.length, 0, `${failed.length} push futures rejected, first: ${String(failed[0]?.reason)}`);
       const ids = settled.map((s) => (s as PromiseFulfilledResult<EventID>).value);
+      watch.enter('close the producer');
       await p.close();
 
-      // the concurrent consumer: it has a minute at most from here to catch up
-      liveDeadline = Math.min(liveDeadline, Date.now() + 60_000);
+      // the concurrent consumer: it has 40 s at most from here to catch up
+      watch.enter('the concurrent consumer catches up');
+      liveDeadline = Math.min(liveDeadline, Date.now() + 40_000);
       const concurrent = await reading;
+      watch.enter('close the group member');
       await live.close();
       resetting = false;
       await resetLoop;
 
       // read everything back (a fresh consumer, after the resets)
+      watch.enter('read back');
       const back = await t.consumer('', { startFrom: 'earliest' });
       let readBack: Awaited<ReturnType<typeof readEvents>>;
-      const backDeadline = Date.now() + 60_000;
+      const backDeadline = Date.now() + 40_000;
       try {
         readBack = await readEvents(back, N, () => backDeadline, 1500);
       } finally {
@@ -419,7 +488,9 @@ kafkaSuite('kafka clients across connection resets (TCP RST)', (env) => {
       liveDeadline = 0; // a failed assertion above: the concurrent reading stops too
       resetting = false;
       await resetLoop;
+      watch.enter('close the driver');
       await d?.close();
+      watch.stop();
       // late errors of the closing clients count too
       await sleep(200);
       process.off('uncaughtException', onCrash);

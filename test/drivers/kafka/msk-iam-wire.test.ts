@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { DiasporaError, Driver, ErrorCodes } from '../../../src/index.js';
 import { MSK_USER_AGENT, mskIamToken, type AwsCredentials } from '../../../src/drivers/kafka/msk-iam.js';
+import { resetSocket } from '../../helpers/reset.js';
 import { within } from '../../helpers/within.js';
 
 const REGION = 'eu-west-1';
@@ -281,10 +282,8 @@ class FakeMskBroker {
         socket.once('end', () => {
           const tcp = (socket as unknown as { _parent?: Socket })._parent;
           if (tcp?.resetAndDestroy === undefined) this.problems.push(`connection ${connection}: no TCP socket to reset`);
-          else {
-            tcp.resetAndDestroy();
-            this.resets++;
-          }
+          else if (resetSocket(tcp)) this.resets++;
+          else this.problems.push(`connection ${connection}: its TCP socket had ended, no RST sent`);
         });
         socket.write(responseFrame(correlationId, true, body));
       } else socket.end(responseFrame(correlationId, true, body)); // a broker closes the connection after an authentication failure
