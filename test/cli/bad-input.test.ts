@@ -398,7 +398,15 @@ describe('produce --format envelope with lines that are not envelopes', () => {
 });
 
 describe('consume --follow of a topic that is deleted', () => {
-  test('topic delete while consume --follow waits: [error] Error: Topic t was deleted, exit 1 (it waited forever, silently)', T, async () => {
+  for (const recreate of [false, true]) {
+    const what = recreate ? 'topic delete, then topic create of the same name (within a second)' : 'topic delete';
+    const before = recreate ? 'it followed the removed files forever' : 'it waited forever, silently';
+    test(`${what} while consume --follow waits: [error] Error: Topic t was deleted, exit 1 (${before})`, T, async () => {
+      await followDeleted(recreate);
+    });
+  }
+
+  async function followDeleted(recreate: boolean): Promise<void> {
     const { dir, cleanup } = tempDir();
     let p: CtlProcess | undefined;
     try {
@@ -411,6 +419,7 @@ describe('consume --follow of a topic that is deleted', () => {
       assert.deepEqual(consumedMetadata({ stdout: c.stdout } as RunResult), [{ i: 1 }]);
       const d = await runCtl(['topic', 'delete', ...drv(root), '--name', 't'], { cwd: dir });
       assert.equal(d.code, 0, d.stderr);
+      if (recreate) await createTopic(root, 't');
       const { code } = await c.exit(15_000);
       assert.equal(code, 1, c.stderr);
       assert.deepEqual(c.logLines.filter((l) => l.startsWith('[error] ')), ['[error] Error: Topic t was deleted'], c.stderr);
@@ -418,5 +427,5 @@ describe('consume --follow of a topic that is deleted', () => {
       p?.kill();
       cleanup();
     }
-  });
+  }
 });

@@ -90,6 +90,52 @@ describe('forward: events copied as stored (fast path)', () => {
     }
   });
 
+  test('a source topic deleted by another process and re-created halts its policies (fast path and general path), nothing of the new topic forwarded; the other policies go on', T, async () => {
+    const s = setup([]);
+    let d: CtlProcess | undefined;
+    try {
+      for (const t of ['src', 'src2', 'dst', 'viafilter', 'other']) await createTopic(s.root, t, { num_partitions: 1 });
+      writeFileSync(join(s.dir, 'pass.mjs'), "export default () => ({ id: 'pass', allow: () => true })\n");
+      writeFileSync(
+        s.config,
+        [
+          'drivers:',
+          '  local:',
+          '    type: files',
+          `    options: { root_path: ${JSON.stringify(s.root)} }`,
+          'forward:',
+          '  - { from: local/src, to: local/dst }',
+          '  - { from: local/src, to: local/viafilter, filters: [ { module: ./pass.mjs } ] }',
+          '  - { from: local/src2, to: local/other }',
+          '',
+        ].join('\n'),
+      );
+      await produce(s.root, 'src', Array.from({ length: 10 }, (_, i) => ({ metadata: { i } })));
+      d = new CtlProcess(['forward', '--config', s.config, '--logging', 'debug'], s.dir);
+      await d.waitForLog('[info] Forwarding daemon running. Press Ctrl+C to stop.');
+      const both = async (n: number): Promise<boolean> => (await Promise.all(['dst', 'viafilter'].map((t) => countEvents(s.root, t)))).every((c) => c === n);
+      assert.ok(await waitFor(() => both(10), 15_000, 20), d.stderr);
+      assert.ok(d.logLines.includes(FAST), d.stderr);
+      // removed behind the daemon's back (not through its driver), then made again with other events
+      rmSync(join(s.root, 'src'), { recursive: true, force: true });
+      await createTopic(s.root, 'src', { num_partitions: 1 });
+      await produce(s.root, 'src', Array.from({ length: 5 }, (_, i) => ({ metadata: { fresh: i } })));
+      const halted = (to: string): boolean =>
+        d?.logLines.some((l) => l.startsWith(`[error] Forward worker halted: local/src -> local/${to}: `) && l.includes('Topic src was deleted')) === true;
+      // they used to wait for ever on the removed files, in state `running`
+      assert.ok(await waitFor(() => halted('dst') && halted('viafilter'), 10_000, 20), `the policies whose source was deleted did not halt\n${d.stderr}`);
+      assert.deepEqual([await countEvents(s.root, 'dst'), await countEvents(s.root, 'viafilter')], [10, 10], 'nothing of the new topic forwarded');
+      await produce(s.root, 'src2', [{ metadata: { other: 1 } }]);
+      assert.ok(await waitFor(async () => (await countEvents(s.root, 'other')) === 1, 10_000, 20), d.stderr);
+      assert.ok(d.running, d.stderr);
+      const { code } = await d.stop(10_000);
+      assert.equal(code, 0, d.stderr);
+    } finally {
+      d?.kill();
+      s.cleanup();
+    }
+  });
+
   test('a destination whose sync (fsync) fails: the policy halts without acknowledging, fast path and general path; a restart forwards everything', T, async () => {
     const s = setup([]);
     let d: CtlProcess | undefined;

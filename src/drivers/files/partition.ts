@@ -117,6 +117,18 @@ export class PartitionFiles {
     return fd;
   }
 
+  /**
+   * Throws TOPIC_NOT_FOUND when the partition's files were removed since they were opened: the topic was deleted, by
+   * this process or another, maybe re-created since under the same name. Asked when a read finds nothing new: a reader
+   * of unlinked files would wait for events forever, without a word.
+   */
+  checkNotRemoved(): void {
+    const fd = this.readFds.get('index');
+    if (fd !== undefined ? fs.fstatSync(fd).nlink === 0 : !fs.existsSync(this.dir)) {
+      throw new DiasporaError(`Topic ${this.topic} was deleted`, { code: ErrorCodes.TOPIC_NOT_FOUND });
+    }
+  }
+
   /** Size of a file through the read descriptor (0 when missing). fstat never waits on I/O. */
   size(f: PartitionFileName): number {
     const fd = this.readFd(f);

@@ -328,12 +328,19 @@ export class FilesSource implements ConsumerSource {
       const metaSize = files.size('metadata');
       const dataSize = files.size('data');
       const indexFd = files.readFd('index');
-      if (indexFd === undefined) return undefined;
+      if (indexFd === undefined) {
+        files.checkNotRemoved();
+        return undefined;
+      }
       // up to `limit` entries: the read returns those that exist (no fstat of the index either);
       // at a multiple of 32 bytes, so the Uint32Array view below is aligned
       const idx = readBuffer(limit * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE);
       n = Math.floor((await preadFull(indexFd, idx, 0, limit * INDEX_RECORD_SIZE, c.next * INDEX_RECORD_SIZE)) / INDEX_RECORD_SIZE);
-      if (n <= 0) return undefined;
+      if (n <= 0) {
+        // nothing new: maybe because the files were removed (the topic deleted)
+        files.checkNotRemoved();
+        return undefined;
+      }
       // the entries as u32 words (see entryField)
       words = new Uint32Array(idx.buffer, idx.byteOffset, n * 8);
 

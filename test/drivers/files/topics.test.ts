@@ -95,6 +95,39 @@ describe('files driver: topics', () => {
     });
   });
 
+  it('a topic deleted by another process, then re-created: a consumer delivers what it had not read, then rejects with TOPIC_NOT_FOUND instead of waiting forever on the removed files', { timeout: 10_000 }, async () => {
+    await withRoot(async (root, d) => {
+      await d.createTopic('t', { options: { num_partitions: 2 } });
+      const h = await d.openTopic('t');
+      const p = await h.producer();
+      await p.push({ old: 0 }, Buffer.from('old'), { partition: 0 });
+      await p.push({ old: 1 }, Buffer.from('old'), { partition: 1 });
+      await p.flush();
+      await p.close();
+      const c = await h.consumer('', { startFrom: 'earliest' });
+      assert.deepEqual((await c.pull().wait(2000))?.metadata.json, { old: 0 }, 'its files are open from here on');
+      // "another process": the directory removed without this driver's knowledge, and a topic of the same name made
+      fs.rmSync(join(root, 't'), { recursive: true });
+      const other = await Driver.create('files', { root_path: root });
+      try {
+        await other.createTopic('t', { options: { num_partitions: 2 } });
+        const p2 = await (await other.openTopic('t')).producer();
+        await p2.push({ fresh: 0 }, Buffer.from('new'), { partition: 0 });
+        await p2.close();
+      } finally {
+        await other.close();
+      }
+      assert.deepEqual((await c.pull().wait(2000))?.metadata.json, { old: 1 }, 'read before the removal was noticed');
+      await assert.rejects(within(c.pull().wait(5000), 6000, 'pull after the removal'), (err: unknown) => {
+        assert.equal((err as DiasporaError).code, ErrorCodes.TOPIC_NOT_FOUND, String(err));
+        assert.equal((err as Error).message, 'Topic t was deleted');
+        return true;
+      });
+      await c.close();
+      await h.close();
+    });
+  });
+
   it('deleteTopic removes only topics: a directory without partitions/ is TOPIC_NOT_FOUND and left alone', { timeout: 10_000 }, async () => {
     await withRoot(async (root, d) => {
       fs.mkdirSync(join(root, 'Documents', 'sub'), { recursive: true });
