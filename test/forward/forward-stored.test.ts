@@ -21,6 +21,35 @@ function setup(policyExtra: string[]): { dir: string; root: string; config: stri
   return { dir, root, config, cleanup };
 }
 
+/** Writes `config` with the files driver `local` (root `root`) and these policies (flow mappings), one per line. */
+function writePolicies(config: string, root: string, policies: string[]): void {
+  const lines = ['drivers:', '  local:', '    type: files', `    options: { root_path: ${JSON.stringify(root)} }`, 'forward:'];
+  writeFileSync(config, [...lines, ...policies.map((p) => `  - ${p}`), ''].join('\n'));
+}
+
+/**
+ * Creates the topics (1 partition each), a pass-through filter `./pass.mjs` and these policies, puts 10 events in
+ * `src`, starts the daemon and waits until the topics `watched` hold them, copied on the fast path.
+ */
+async function startForwarding(s: { dir: string; root: string; config: string }, topics: string[], policies: string[], watched: string[]): Promise<CtlProcess> {
+  for (const t of topics) await createTopic(s.root, t, { num_partitions: 1 });
+  writeFileSync(join(s.dir, 'pass.mjs'), "export default () => ({ id: 'pass', allow: () => true })\n");
+  writePolicies(s.config, s.root, policies);
+  await produce(s.root, 'src', Array.from({ length: 10 }, (_, i) => ({ metadata: { i } })));
+  const d = new CtlProcess(['forward', '--config', s.config, '--logging', 'debug'], s.dir);
+  await d.waitForLog('[info] Forwarding daemon running. Press Ctrl+C to stop.');
+  const all = async (n: number): Promise<boolean> => (await Promise.all(watched.map((t) => countEvents(s.root, t)))).every((c) => c === n);
+  assert.ok(await waitFor(() => all(10), 15_000, 20), d.stderr);
+  assert.ok(d.logLines.includes(FAST), d.stderr);
+  return d;
+}
+
+/** Waits until the policies local/src -> local/<to> have halted, each with an error that includes `because`. */
+async function waitHalted(d: CtlProcess, tos: string[], because: string, failure: string): Promise<void> {
+  const halted = (to: string): boolean => d.logLines.some((l) => l.startsWith(`[error] Forward worker halted: local/src -> local/${to}: `) && l.includes(because));
+  assert.ok(await waitFor(() => tos.every(halted), 10_000, 20), `${failure}\n${d.stderr}`);
+}
+
 /** The source partition of each destination event, in destination order (from `diaspora-src`). */
 function sourcePartitions(events: { headers: Record<string, string> }[]): number[] {
   return events.map((e) => Number(/#(\d+)@\d+$/.exec(e.headers['diaspora-src'] ?? '')?.[1]));
@@ -51,35 +80,21 @@ describe('forward: events copied as stored (fast path)', () => {
     const s = setup([]);
     let d: CtlProcess | undefined;
     try {
-      for (const t of ['src', 'dst', 'viafilter', 'other']) await createTopic(s.root, t, { num_partitions: 1 });
-      writeFileSync(join(s.dir, 'pass.mjs'), "export default () => ({ id: 'pass', allow: () => true })\n");
-      writeFileSync(
-        s.config,
+      d = await startForwarding(
+        s,
+        ['src', 'dst', 'viafilter', 'other'],
         [
-          'drivers:',
-          '  local:',
-          '    type: files',
-          `    options: { root_path: ${JSON.stringify(s.root)} }`,
-          'forward:',
-          '  - { from: local/src, to: local/dst, retry: { min: 10ms, max: 50ms } }',
-          '  - { from: local/src, to: local/viafilter, retry: { min: 10ms, max: 50ms }, filters: [ { module: ./pass.mjs } ] }',
-          '  - { from: local/src, to: local/other }',
-          '',
-        ].join('\n'),
+          '{ from: local/src, to: local/dst, retry: { min: 10ms, max: 50ms } }',
+          '{ from: local/src, to: local/viafilter, retry: { min: 10ms, max: 50ms }, filters: [ { module: ./pass.mjs } ] }',
+          '{ from: local/src, to: local/other }',
+        ],
+        ['dst', 'viafilter', 'other'],
       );
-      await produce(s.root, 'src', Array.from({ length: 10 }, (_, i) => ({ metadata: { i } })));
-      d = new CtlProcess(['forward', '--config', s.config, '--logging', 'debug'], s.dir);
-      await d.waitForLog('[info] Forwarding daemon running. Press Ctrl+C to stop.');
-      const all = async (n: number): Promise<boolean> => (await Promise.all(['dst', 'viafilter', 'other'].map((t) => countEvents(s.root, t)))).every((c) => c === n);
-      assert.ok(await waitFor(() => all(10), 15_000, 20), d.stderr);
-      assert.ok(d.logLines.includes(FAST), d.stderr);
       rmSync(join(s.root, 'dst'), { recursive: true, force: true });
       rmSync(join(s.root, 'viafilter'), { recursive: true, force: true });
       await produce(s.root, 'src', Array.from({ length: 10 }, (_, i) => ({ metadata: { i: 10 + i } })));
-      const halted = (to: string): boolean =>
-        d?.logLines.some((l) => l.startsWith(`[error] Forward worker halted: local/src -> local/${to}: `) && l.includes('the topic no longer exists')) === true;
       // it used to retry for ever (state `retrying`, and a --stop-at-end run never ended)
-      assert.ok(await waitFor(() => halted('dst') && halted('viafilter'), 10_000, 20), `the policies whose destination was deleted did not halt\n${d.stderr}`);
+      await waitHalted(d, ['dst', 'viafilter'], 'the topic no longer exists', 'the policies whose destination was deleted did not halt');
       assert.ok(await waitFor(async () => (await countEvents(s.root, 'other')) === 20, 10_000, 20), d.stderr);
       assert.ok(d.running, d.stderr);
       const { code } = await d.stop(10_000);
@@ -94,36 +109,18 @@ describe('forward: events copied as stored (fast path)', () => {
     const s = setup([]);
     let d: CtlProcess | undefined;
     try {
-      for (const t of ['src', 'src2', 'dst', 'viafilter', 'other']) await createTopic(s.root, t, { num_partitions: 1 });
-      writeFileSync(join(s.dir, 'pass.mjs'), "export default () => ({ id: 'pass', allow: () => true })\n");
-      writeFileSync(
-        s.config,
-        [
-          'drivers:',
-          '  local:',
-          '    type: files',
-          `    options: { root_path: ${JSON.stringify(s.root)} }`,
-          'forward:',
-          '  - { from: local/src, to: local/dst }',
-          '  - { from: local/src, to: local/viafilter, filters: [ { module: ./pass.mjs } ] }',
-          '  - { from: local/src2, to: local/other }',
-          '',
-        ].join('\n'),
+      d = await startForwarding(
+        s,
+        ['src', 'src2', 'dst', 'viafilter', 'other'],
+        ['{ from: local/src, to: local/dst }', '{ from: local/src, to: local/viafilter, filters: [ { module: ./pass.mjs } ] }', '{ from: local/src2, to: local/other }'],
+        ['dst', 'viafilter'],
       );
-      await produce(s.root, 'src', Array.from({ length: 10 }, (_, i) => ({ metadata: { i } })));
-      d = new CtlProcess(['forward', '--config', s.config, '--logging', 'debug'], s.dir);
-      await d.waitForLog('[info] Forwarding daemon running. Press Ctrl+C to stop.');
-      const both = async (n: number): Promise<boolean> => (await Promise.all(['dst', 'viafilter'].map((t) => countEvents(s.root, t)))).every((c) => c === n);
-      assert.ok(await waitFor(() => both(10), 15_000, 20), d.stderr);
-      assert.ok(d.logLines.includes(FAST), d.stderr);
       // removed behind the daemon's back (not through its driver), then made again with other events
       rmSync(join(s.root, 'src'), { recursive: true, force: true });
       await createTopic(s.root, 'src', { num_partitions: 1 });
       await produce(s.root, 'src', Array.from({ length: 5 }, (_, i) => ({ metadata: { fresh: i } })));
-      const halted = (to: string): boolean =>
-        d?.logLines.some((l) => l.startsWith(`[error] Forward worker halted: local/src -> local/${to}: `) && l.includes('Topic src was deleted')) === true;
       // they used to wait for ever on the removed files, in state `running`
-      assert.ok(await waitFor(() => halted('dst') && halted('viafilter'), 10_000, 20), `the policies whose source was deleted did not halt\n${d.stderr}`);
+      await waitHalted(d, ['dst', 'viafilter'], 'Topic src was deleted', 'the policies whose source was deleted did not halt');
       assert.deepEqual([await countEvents(s.root, 'dst'), await countEvents(s.root, 'viafilter')], [10, 10], 'nothing of the new topic forwarded');
       await produce(s.root, 'src2', [{ metadata: { other: 1 } }]);
       assert.ok(await waitFor(async () => (await countEvents(s.root, 'other')) === 1, 10_000, 20), d.stderr);
