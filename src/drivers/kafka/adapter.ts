@@ -54,6 +54,7 @@ import type {
   ProduceRun,
   RawBatch,
   TopicCreation,
+  TopicLeaders,
   TopicSpec,
 } from './client.js';
 import { KafkaClientError, type KafkaErrorKind } from './client-errors.js';
@@ -749,13 +750,14 @@ class PlatformaticFetcher implements KafkaFetchClient {
     this.pool = new ConnectionPool(conn.clientId, poolOptions(o));
   }
 
-  leaders(topic: string, refresh: boolean): Promise<Map<number, number>> {
+  leaders(topic: string, refresh: boolean): Promise<TopicLeaders> {
     return guard(async () => {
       const md = await this.admin.metadata({ topics: [topic], forceUpdate: refresh });
       const t = md.topics.get(topic);
-      const out = new Map<number, number>();
-      t?.partitions.forEach((p, i) => out.set(i, p.leader));
-      return out;
+      if (t === undefined) throw new KafkaClientError(`Unknown topic ${topic}`, 'user', ['UNKNOWN_TOPIC_OR_PARTITION']);
+      const leaders = new Map<number, number>();
+      t.partitions.forEach((p, i) => leaders.set(i, p.leader));
+      return { id: t.id, leaders };
     });
   }
 
@@ -772,6 +774,8 @@ class PlatformaticFetcher implements KafkaFetchClient {
         this.admin.clearMetadata();
         throw new KafkaClientError(`No broker ${leader} for topic ${topic}`, 'protocol', ['NOT_LEADER_OR_FOLLOWER'], true);
       }
+      // cached metadata refreshed since the consumer looked: never fetch a re-created topic's records at these offsets
+      if (p.topicId !== undefined && t.id !== p.topicId) throw new KafkaClientError(`Topic ${topic} has another id`, 'protocol', ['UNKNOWN_TOPIC_ID'], true);
       const api = fetchApi((await getApi<FetchArgs, unknown>(this.admin, 'Fetch')).version);
       const connection = await this.pool.get(broker);
       const req: FetchTopic[] = [

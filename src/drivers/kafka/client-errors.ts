@@ -25,6 +25,11 @@ export class KafkaClientError extends Error {
   }
 }
 
+/** The cluster does not know the topic (the library's `Unknown topic …` error, or the broker's error codes). */
+export function isUnknownTopic(err: unknown): boolean {
+  return err instanceof KafkaClientError && (/Unknown topic/i.test(err.message) || err.has('UNKNOWN_TOPIC_OR_PARTITION') || err.has('UNKNOWN_TOPIC_ID'));
+}
+
 /** `Kafka error: <message>` as a DiasporaError (kafka-octopus.md §6, §7). */
 export function kafkaError(err: unknown, context?: string): DiasporaError {
   if (err instanceof DiasporaError) return err;

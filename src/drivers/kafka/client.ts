@@ -82,18 +82,27 @@ export interface FetchedPartition {
   batches: readonly RawBatch[];
 }
 
+export interface TopicLeaders {
+  /** The topic's UUID: a topic deleted and created again under the same name has another. */
+  id: string;
+  /** Partition → leader node id. */
+  leaders: Map<number, number>;
+}
+
 export interface FetchParams {
   maxWaitMs: number;
   minBytes: number;
   maxBytes: number;
   partitionMaxBytes: number;
   isolation: Isolation;
+  /** The topic's id as the consumer knows it: metadata with another (the topic re-created) fails the fetch (UNKNOWN_TOPIC_ID). */
+  topicId?: string | undefined;
 }
 
 /** Reads partitions: metadata, offsets and raw fetches on connections of its own (long polls). */
 export interface KafkaFetchClient {
-  /** Partition → leader node id (fresh metadata when `refresh`). */
-  leaders(topic: string, refresh: boolean): Promise<Map<number, number>>;
+  /** The topic's id and its partitions' leaders (fresh metadata when `refresh`); rejects when the topic is unknown. */
+  leaders(topic: string, refresh: boolean): Promise<TopicLeaders>;
   partitionCount(topic: string, refresh: boolean): Promise<number>;
   /** Sends one Fetch request to `leader` for the given partitions. */
   fetch(leader: number, topic: string, partitions: readonly { partition: number; offset: bigint }[], p: FetchParams): Promise<FetchedPartition[]>;

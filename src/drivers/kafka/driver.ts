@@ -17,7 +17,7 @@ import { isJsonObject, type Json, type JsonObject } from '../../api/json.js';
 import { log } from '../../api/logging.js';
 import type { Metadata, PartitionInfo } from '../../api/metadata.js';
 import type { KafkaAdminClient, KafkaClientFactory, KafkaFetchClient, KafkaProducerClient, TopicSpec } from './client.js';
-import { KafkaClientError, kafkaError, retryRetriable } from './client-errors.js';
+import { isUnknownTopic, KafkaClientError, kafkaError, retryRetriable } from './client-errors.js';
 import {
   checkKafkaTopicName,
   defaultComponents,
@@ -166,7 +166,7 @@ export class KafkaDriver implements DriverImpl {
           const p = this.infoProducer;
           this.infoProducer = undefined;
           void p.close(true).catch(() => undefined);
-          const unknown = err instanceof KafkaClientError && (/Unknown topic/i.test(err.message) || err.has('UNKNOWN_TOPIC_OR_PARTITION') || err.has('LEADER_NOT_AVAILABLE') || err.has('NOT_LEADER_OR_FOLLOWER'));
+          const unknown = isUnknownTopic(err) || (err instanceof KafkaClientError && (err.has('LEADER_NOT_AVAILABLE') || err.has('NOT_LEADER_OR_FOLLOWER')));
           if (!unknown || Date.now() > deadline) throw err;
           await new Promise((r) => setTimeout(r, 100));
         }

@@ -102,7 +102,7 @@ export async function readInfoValues(fetcher: KafkaFetchClient, infoTopic: strin
   const deadline = Date.now() + timeoutMs;
   let refresh = false;
   while (out.length < 3 && offset < end && Date.now() < deadline) {
-    const leader = (await fetcher.leaders(infoTopic, refresh)).get(0);
+    const leader = (await fetcher.leaders(infoTopic, refresh)).leaders.get(0);
     if (leader === undefined) break;
     const parts = await fetcher.fetch(leader, infoTopic, [{ partition: 0, offset }], {
       maxWaitMs: 100,

@@ -19,7 +19,7 @@ import { NO_MORE_EVENTS } from '../../api/consumer.js';
 import { selectFromBuffer } from '../../api/data-selection.js';
 import { DataSegments } from '../../api/data-segments.js';
 import type { ConsumerSource, EventID, SourceEvent, SourceOptions, StartFrom } from '../../api/driver-spi.js';
-import type { DiasporaError } from '../../api/errors.js';
+import { DiasporaError, ErrorCodes } from '../../api/errors.js';
 import { EventRecord, type Headers } from '../../api/event.js';
 import { log } from '../../api/logging.js';
 import { Metadata } from '../../api/metadata.js';
@@ -27,7 +27,7 @@ import { Notifier, Wakeup } from '../common/notifier.js';
 import { interleave } from '../common/round-robin.js';
 import { consumableRecords, type ConsumedRecord } from './batches.js';
 import type { FetchedPartition, KafkaAdminClient, KafkaFetchClient, KafkaGroupClient } from './client.js';
-import { KafkaClientError, kafkaError } from './client-errors.js';
+import { isUnknownTopic, KafkaClientError, kafkaError } from './client-errors.js';
 import type { ConsumerSettings } from './options.js';
 import { decodeValue, MalformedRecord } from './record-layout.js';
 
@@ -122,6 +122,15 @@ export class KafkaSource implements ConsumerSource {
   private readonly backoffUntil = new Map<number, number>();
   private retryTimer: NodeJS.Timeout | undefined;
   private pendingError: DiasporaError | undefined;
+  /**
+   * The topic's id at the first metadata answer (right after start): an answer with another id means the topic was
+   * deleted and created again under the same name, whose offsets mean other records.
+   */
+  private topicId: string | undefined;
+  /** Metadata answers in a row that the cluster does not know the topic. */
+  private unknownAnswers = 0;
+  /** The topic was deleted: every fetch rejects with this, and nothing is fetched any more. */
+  private gone: DiasporaError | undefined;
   private rr = 0;
   private closed = false;
   private readonly resolving = new Set<Promise<void>>();
@@ -314,10 +323,23 @@ export class KafkaSource implements ConsumerSource {
 
   private async lookupLeaders(): Promise<void> {
     try {
-      this.leaders = await this.d.fetcher.leaders(this.d.topic, true);
+      const t = await this.d.fetcher.leaders(this.d.topic, true);
+      this.unknownAnswers = 0;
+      this.topicId ??= t.id;
+      if (t.id !== this.topicId) {
+        this.topicGone(`Topic ${this.d.topic} was deleted (a topic of the same name was created since)`);
+        return;
+      }
+      this.leaders = t.leaders;
       this.leadersStale = false;
       this.lookupFailures = 0;
     } catch (err) {
+      // an unknown topic counts once it is confirmed a second later (not a broker that has not caught up with it)
+      if (isUnknownTopic(err)) {
+        if (++this.unknownAnswers >= 2) this.topicGone(`Topic ${this.d.topic} was deleted`);
+        else this.scheduleRetry(1000);
+        return;
+      }
       // retried every second; reported (log and one rejected pull) on the first failure and every 10th
       const n = ++this.lookupFailures;
       const e = kafkaError(err);
@@ -330,6 +352,19 @@ export class KafkaSource implements ConsumerSource {
     }
   }
 
+  /** The topic no longer exists: fetching stops for good, and pulls reject once the records fetched before are taken. */
+  private topicGone(message: string): void {
+    log.warn(`Kafka consumer of ${this.d.topic}: ${message}`);
+    this.gone = new DiasporaError(message, { code: ErrorCodes.TOPIC_NOT_FOUND });
+    this.pendingError = undefined;
+    this.notifier.notify();
+  }
+
+  private hasBuffered(): boolean {
+    for (const st of this.states.values()) if (st.owned && st.head < st.buffer.length) return true;
+    return false;
+  }
+
   private scheduleRetry(ms: number): void {
     if (this.retryTimer !== undefined || this.closed) return;
     this.retryTimer = setTimeout(() => {
@@ -340,7 +375,7 @@ export class KafkaSource implements ConsumerSource {
 
   /** Starts a long-poll fetch for every leader that has fetchable partitions and none in flight. */
   private startFetches(): void {
-    if (this.closed) return;
+    if (this.closed || this.gone !== undefined) return;
     if (this.leadersStale) {
       if (this.leaderLookup === undefined) {
         this.leaderLookup = this.lookupLeaders().finally(() => {
@@ -383,7 +418,7 @@ export class KafkaSource implements ConsumerSource {
         leader,
         this.d.topic,
         req.map((r) => ({ partition: r.partition, offset: r.offset })),
-        { maxWaitMs: s.fetchWaitMaxMs, minBytes: s.fetchMinBytes, maxBytes: s.fetchMaxBytes, partitionMaxBytes: s.partitionMaxBytes, isolation: s.isolation },
+        { maxWaitMs: s.fetchWaitMaxMs, minBytes: s.fetchMinBytes, maxBytes: s.fetchMaxBytes, partitionMaxBytes: s.partitionMaxBytes, isolation: s.isolation, topicId: this.topicId },
       )
       .then(
         (result) => {
@@ -481,6 +516,8 @@ export class KafkaSource implements ConsumerSource {
   async fetch(max: number, signal: AbortSignal, wait: boolean): Promise<SourceEvent[]> {
     for (;;) {
       if (this.closed) return [];
+      // what was fetched before the deletion was noticed is delivered first
+      if (this.gone !== undefined && !this.hasBuffered()) throw this.gone;
       if (this.pendingError !== undefined) {
         const e = this.pendingError;
         this.pendingError = undefined;

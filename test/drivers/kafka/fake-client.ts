@@ -3,6 +3,7 @@
  * tests of the driver without a broker: topics, partitions as record arrays, committed offsets,
  * long-poll fetches, and hooks to inject produce failures and observe concurrency.
  */
+import { randomUUID } from 'node:crypto';
 import type {
   FetchParams,
   FetchedPartition,
@@ -25,6 +26,8 @@ export interface FakeRecord {
 }
 
 export interface FakeTopic {
+  /** A new one for each creation (a topic re-created under the same name has another). */
+  id: string;
   partitions: FakeRecord[][];
   configs: Record<string, string>;
   replicationFactor: number;
@@ -58,7 +61,7 @@ export class FakeCluster {
   private waiters: (() => void)[] = [];
 
   addTopic(name: string, partitions: number): FakeTopic {
-    const t: FakeTopic = { partitions: Array.from({ length: partitions }, () => []), configs: {}, replicationFactor: 1 };
+    const t: FakeTopic = { id: randomUUID(), partitions: Array.from({ length: partitions }, () => []), configs: {}, replicationFactor: 1 };
     this.topics.set(name, t);
     return t;
   }
@@ -201,7 +204,8 @@ export class FakeCluster {
       async leaders(topic) {
         c.check();
         const t = c.topics.get(topic);
-        return new Map((t?.partitions ?? []).map((_, i) => [i, 1]));
+        if (t === undefined) throw new KafkaClientError(`Unknown topic ${topic}`, 'user', ['UNKNOWN_TOPIC_OR_PARTITION']);
+        return { id: t.id, leaders: new Map(t.partitions.map((_, i) => [i, 1])) };
       },
       async partitionCount(topic) {
         return c.topics.get(topic)?.partitions.length ?? 0;
@@ -210,7 +214,12 @@ export class FakeCluster {
         c.check();
         const build = (): FetchedPartition[] =>
           partitions.map(({ partition, offset }) => {
-            const recs = c.topics.get(topic)?.partitions[partition];
+            const t = c.topics.get(topic);
+            // as a broker that fetches by topic id (Fetch v13+): a topic re-created under the name is another topic
+            if (t !== undefined && p.topicId !== undefined && t.id !== p.topicId) {
+              return { partition, error: 'UNKNOWN_TOPIC_ID', highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: [], batches: [] };
+            }
+            const recs = t?.partitions[partition];
             if (recs === undefined) {
               return { partition, error: 'UNKNOWN_TOPIC_OR_PARTITION', highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, abortedTransactions: [], batches: [] };
             }

@@ -358,6 +358,30 @@ describe('kafka driver over a fake client', () => {
     }
   });
 
+  for (const recreate of [false, true]) {
+    const what = recreate ? 'deleted and created again under its name' : 'deleted';
+    it(`consumer: a topic ${what} ends the pulls with TOPIC_NOT_FOUND once the records fetched before are delivered${recreate ? '; nothing of the new topic' : ''}`, { timeout: 10000 }, async () => {
+      const c = new FakeCluster();
+      const d = await fakeDriver(c);
+      await d.createTopic('s', { options: {} });
+      c.append('s', 0, defaultValue({ a: 1 }));
+      c.append('s', 0, defaultValue({ a: 2 }));
+      const t = await open(d, 's');
+      const k = await t.consumer('', { startFrom: 'earliest' });
+      closers.push(() => k.close());
+      assert.deepEqual((await k.pull().wait(2000))?.metadata.json, { a: 1 });
+      c.topics.delete('s');
+      if (recreate) {
+        c.addTopic('s', 1);
+        for (let i = 0; i < 4; i++) c.append('s', 0, defaultValue({ fresh: i }));
+      }
+      assert.deepEqual((await k.pull().wait(2000))?.metadata.json, { a: 2 }, 'fetched before the deletion');
+      const message = recreate ? 'Topic s was deleted (a topic of the same name was created since)' : 'Topic s was deleted';
+      for (let i = 0; i < 2; i++) await assert.rejects(k.pull().wait(5000), { code: 'DIASPORA_TOPIC_NOT_FOUND', message });
+      assert.ok(logs.includes(`[warning] Kafka consumer of s: ${message}`), logs.join('\n'));
+    });
+  }
+
   it('consumer modes: anonymous commits nothing, targets commit standalone, names commit as members', { timeout: 10000 }, async () => {
     const c = new FakeCluster();
     const d = await fakeDriver(c);
