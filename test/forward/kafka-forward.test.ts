@@ -509,6 +509,46 @@ kafkaSuite('forward with Kafka (diaspora-ctl.md §8, forwarding.md §3–§4)', 
   // -------------------------------------------------------------------------------------------
   // Start-up errors and secure listeners
 
+  test('Kafka topics deleted at runtime: the policy whose destination went and the one whose source went halt; the other goes on (forwarding.md §13 #17)', { timeout: 90_000 }, async () => {
+    const s = await filesSource(10);
+    const daemonProcess: { d?: CtlProcess } = {};
+    try {
+      const [toGone, fromGone, toKept] = [await kafkaTopic('fwd-dst-gone', 2), await kafkaTopic('fwd-src-gone', 2), await kafkaTopic('fwd-kept', 2)];
+      await produceKafka(plain, fromGone, events(0, 10));
+      await createTopic(s.root, 'dst', { num_partitions: 2 });
+      writeFileSync(
+        join(s.dir, 'fwd.yaml'),
+        seedYaml(plain, [
+          ['local/src', `remote/${toGone}`],
+          [`remote/${fromGone}`, 'local/dst'],
+          ['local/src', `remote/${toKept}`],
+        ]),
+      );
+      const daemon = (daemonProcess.d = new CtlProcess(['forward', '--config', 'fwd.yaml'], s.dir));
+      await daemon.waitForLog(RUNNING, 30_000);
+      await withKafka(plain, async (d) => {
+        const counts = async (): Promise<number[]> => [await kafkaCount(d, toGone), await kafkaCount(d, toKept), await countEvents(s.root, 'dst')];
+        assert.ok(await waitFor(async () => (await counts()).every((n) => n === 10), 30_000, 200), `not all forwarded: ${JSON.stringify(await counts())}\n${daemon.stderr}`);
+        await d.deleteTopic(toGone);
+        await d.deleteTopic(fromGone);
+        await produce(s.root, 'src', events(10, 10));
+        const halted = (label: string): boolean => daemon.logLines.some((l) => l.startsWith(`[error] Forward worker halted: ${label}: `) && l.includes('was deleted'));
+        // a deleted Kafka destination used to be retried for ever; a deleted Kafka source, read for ever without a word
+        assert.ok(
+          await waitFor(() => halted(`local/src -> remote/${toGone}`) && halted(`remote/${fromGone} -> local/dst`), 30_000, 100),
+          `the policies whose topic was deleted did not halt\n${daemon.stderr}`,
+        );
+        assert.ok(await waitFor(async () => (await kafkaCount(d, toKept)) === 20, 30_000, 200), daemon.stderr);
+      });
+      assert.ok(daemon.running, daemon.stderr);
+      const { code } = await daemon.stop(15_000);
+      assert.equal(code, 0, daemon.stderr);
+    } finally {
+      daemonProcess.d?.kill();
+      s.cleanup();
+    }
+  });
+
   describe('start-up errors and secure listeners', { concurrency: 4 }, () => {
     const scram = (ep: SecureEndpoints, password: string): Props => ({
       'bootstrap.servers': ep.SASL_SSL,

@@ -12,7 +12,7 @@ import { DiasporaError, ErrorCodes } from '../../api/errors.js';
 import { encodedHeaders, type EventID } from '../../api/event.js';
 import { log } from '../../api/logging.js';
 import type { KafkaClientFactory, KafkaProducerClient } from './client.js';
-import { kafkaError } from './client-errors.js';
+import { isUnknownTopic, kafkaError } from './client-errors.js';
 import type { ConnectionSettings, ProducerSettings } from './options.js';
 import { endOfStreamValue, OctopusRun } from './record-layout.js';
 import { headersSize, listRun, type RecordHeaders, type RecordRun } from './record-batch.js';
@@ -258,7 +258,9 @@ export class KafkaWriter implements TopicWriter {
       bases = await this.withTimeout(this.getClient().send(live.map((c) => ({ topic: this.topic, partition: c.partition, records: c.records }))));
     } catch (err) {
       this.resetClient();
-      const e = kafkaError(err);
+      // the client retried a produce refused for an unknown partition, then found the topic unknown: it was deleted
+      // (a forward policy halts on this, forwarding.md §13 #17, instead of retrying for ever)
+      const e = isUnknownTopic(err) ? new DiasporaError(`Topic ${this.topic} was deleted`, { code: ErrorCodes.TOPIC_NOT_FOUND, cause: err }) : kafkaError(err);
       log.debug(`Kafka produce to ${this.topic} failed: ${e.message}`);
       for (const c of live) this.fail(c.item, e);
       return;

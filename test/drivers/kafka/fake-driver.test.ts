@@ -358,6 +358,18 @@ describe('kafka driver over a fake client', () => {
     }
   });
 
+  it('producer: a push to a topic deleted since rejects with TOPIC_NOT_FOUND (a forward policy halts on it)', { timeout: 10000 }, async () => {
+    const c = new FakeCluster();
+    const d = await fakeDriver(c);
+    await d.createTopic('s', { options: {} });
+    const t = await open(d, 's');
+    const p = await t.producer();
+    closers.push(() => p.close());
+    assert.equal(await p.push({ a: 1 }), 0n);
+    c.topics.delete('s');
+    await assert.rejects(p.push({ a: 2 }).wait(5000), { code: 'DIASPORA_TOPIC_NOT_FOUND', message: 'Topic s was deleted' });
+  });
+
   for (const recreate of [false, true]) {
     const what = recreate ? 'deleted and created again under its name' : 'deleted';
     it(`consumer: a topic ${what} ends the pulls with TOPIC_NOT_FOUND once the records fetched before are delivered${recreate ? '; nothing of the new topic' : ''}`, { timeout: 10000 }, async () => {
