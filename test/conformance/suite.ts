@@ -14,6 +14,7 @@ import {
   DataDescriptor,
   DataSegments,
   DiasporaError,
+  ErrorCodes,
   Driver,
   InvalidMetadata,
   Metadata,
@@ -333,6 +334,48 @@ export function driverConformanceSuite(h: DriverHarness): void {
         assert.ok(!(await d.listTopics()).has(name), 'deleted topic still listed');
         await assert.rejects(d.openTopic(name), DiasporaError);
       });
+
+      for (const [by, recreate] of [['this driver', false], ['this driver', true], ['another driver instance', false], ['another driver instance', true]] as const) {
+        if (by === 'another driver instance' && h.createPeerDriver === undefined) continue;
+        const then = recreate ? ' and created again under its name' : '';
+        it(`a topic deleted by ${by}${then}: consumers of it (anonymous, named) deliver what they read, then reject with TOPIC_NOT_FOUND${recreate ? ', never an event of the new one' : ''}`, { timeout: 60000 }, async () => {
+          const d = await newDriver();
+          const t = await newTopic(d, 1);
+          await fill(t, 2);
+          const consumers = [await newConsumer(t, '', { startFrom: 'earliest' }), await newConsumer(t, h.topicName('named'), { startFrom: 'earliest' })];
+          for (const c of consumers) assert.deepEqual((await pullOne(c)).metadata.json, { seq: 0 });
+          const other = by === 'this driver' ? d : await peerDriver(d);
+          await other.deleteTopic(t.name);
+          // a deletion may complete in the background (Kafka): the name is taken for a moment
+          for (const deadline = Date.now() + 15000; recreate; ) {
+            try {
+              await other.createTopic(t.name, { options: h.topicOptions(1) });
+              break;
+            } catch (err) {
+              if (!(err instanceof DiasporaError) || Date.now() > deadline) throw err;
+              await new Promise((r) => setTimeout(r, 200));
+            }
+          }
+          if (recreate) {
+            const fresh = await newProducer(await openTopic(other, t.name));
+            for (let i = 0; i < 4; i++) fresh.push({ fresh: i });
+            await within(fresh.flush(), 10000, 'flush of the new topic');
+          }
+          // { seq: 1 } may come first (read ahead before the deletion); then only TOPIC_NOT_FOUND (not a silent wait)
+          for (const [k, c] of consumers.entries()) {
+            const outcomes: string[] = [];
+            for (let i = 0; i < 3; i++) {
+              try {
+                outcomes.push(JSON.stringify((await c.pull().wait(15000))?.metadata.json));
+              } catch (err) {
+                outcomes.push(err instanceof DiasporaError ? err.code : String(err));
+              }
+            }
+            if (outcomes[0] === '{"seq":1}') outcomes.shift();
+            assert.deepEqual(outcomes.slice(0, 2), [ErrorCodes.TOPIC_NOT_FOUND, ErrorCodes.TOPIC_NOT_FOUND], `consumer ${k === 0 ? 'anonymous' : 'named'}`);
+          }
+        });
+      }
 
       it('listTopics is sorted by name and reports num_partitions', { timeout: 20000 }, async () => {
         const d = await newDriver();
