@@ -34,12 +34,21 @@ test('control FIFO, producer FIFO, consecutive writers, raw lines stored byte fo
   assert.equal(created.code, 0, created.stderr);
   const d = Daemon.files(root, ctl, dir);
   try {
-    // the spec's 1 s holds on an idle machine (typically ~0.3 s); CI runs two test files and a Kafka
-    // broker on 2 cores at once, so the bound asserted here leaves room for that load
+    // the spec's 1 s is checked on the daemon's own clock (its log timestamps, from "Starting" to "Created control
+    // FIFO"): measured from the spawn it includes Node's start-up, 0.2-0.3 s idle but up to 0.9 s when CI runs two test
+    // files and a Kafka broker on 2 cores; that bound is only a loose one
     const spawned = performance.now();
-    assert.ok(await waitFor(() => isFifo(ctl), 2000), `control FIFO not created within 2 s\n${d.stderr}`);
-    console.log(`control FIFO created ${Math.round(performance.now() - spawned)} ms after the daemon was spawned`);
+    assert.ok(await waitFor(() => isFifo(ctl), 10_000), `control FIFO not created within 10 s\n${d.stderr}`);
+    const sinceSpawn = Math.round(performance.now() - spawned);
     await d.waitForLog('[info] Press Ctrl+C to stop.');
+    const at = (text: string): number => {
+      const m = new RegExp(`^\\[(\\d{4}-\\d\\d-\\d\\d) (\\d\\d:\\d\\d:\\d\\d\\.\\d{3})\\] \\[info\\] ${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm').exec(d.stderr);
+      assert.ok(m !== null, `no timestamped line "${text}"\n${d.stderr}`);
+      return Date.parse(`${m[1]}T${m[2]}`);
+    };
+    const ownMs = at(`Created control FIFO: ${ctl}`) - at('Starting Diaspora FIFO daemon...');
+    console.log(`control FIFO created ${ownMs} ms after the daemon started (${sinceSpawn} ms after it was spawned)`);
+    assert.ok(ownMs <= 1000, `control FIFO created ${ownMs} ms after the daemon started (spec: 1 s)`);
     for (const line of [
       '[info] Starting Diaspora FIFO daemon...',
       '[info] Driver: files',

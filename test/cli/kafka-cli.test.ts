@@ -11,7 +11,8 @@ import { Driver } from '../../src/api/driver.js';
 import { freePort, logLines, runCtl, tempDir } from '../helpers/cli.js';
 import { kafkaSuite, uniqueName, writeCommittedTransaction, type KafkaEnv } from '../helpers/kafka.js';
 
-const T = { timeout: 60_000 };
+/** Each step runs diaspora-ctl (about 1 s alone, several on a loaded 2-core machine: these tests took 30-50 s in CI runs), up to 8 steps per test, 4 tests at once. */
+const T = { timeout: 150_000 };
 
 kafkaSuite('diaspora-ctl with the kafka driver', (env: KafkaEnv) => {
   const { dir, cleanup } = tempDir('diaspora-kafka-cli-');

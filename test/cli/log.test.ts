@@ -170,6 +170,8 @@ function runChild(code: string, env: NodeJS.ProcessEnv = {}) {
     env: childEnv,
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
+    timeout: 30_000, // a hung child fails its test instead of holding the file until the runner's limit
+    killSignal: 'SIGKILL',
   });
 }
 

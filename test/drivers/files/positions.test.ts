@@ -58,11 +58,14 @@ async function consume(
   return got;
 }
 
-/** First event consumer `name` gets now ([partition, id]), or undefined after 300 ms. */
-async function firstEvent(d: Driver, name: string): Promise<[number, number] | undefined> {
+/**
+ * First event consumer `name` gets now ([partition, id]), or undefined after `ms` (300 where none is expected; an
+ * expected event gets 5 s, so that a stalled machine does not turn into "none").
+ */
+async function firstEvent(d: Driver, name: string, ms = 5000): Promise<[number, number] | undefined> {
   const h = await d.openTopic('pos');
   const c = await h.consumer(name);
-  const e = await c.pull().wait(300);
+  const e = await c.pull().wait(ms);
   await c.close();
   await h.close();
   return e === undefined ? undefined : [e.partitionIndex, Number(e.id)];
@@ -111,7 +114,7 @@ describe('files driver: consumer positions', () => {
       assert.deepEqual(referenceView(root), ref0, 'consuming changed nothing outside consumers/');
 
       // restart: everything was acknowledged; a new event arrives at the committed position
-      assert.equal(await firstEvent(d, 'a/b c'), undefined);
+      assert.equal(await firstEvent(d, 'a/b c', 300), undefined);
       await produce(d, [1, 0]);
       assert.deepEqual(await firstEvent(d, 'a/b c'), [0, 6]);
     });
@@ -190,7 +193,7 @@ describe('files driver: consumer positions', () => {
         const doc = readPositions(root, file);
         assert.equal(doc['name'], name);
         assert.deepEqual(doc['positions'], { '00000000': 1 + (k % 3) });
-        assert.deepEqual(await firstEvent(d, name), k % 3 === 2 ? undefined : [0, 1 + (k % 3)], `restart of ${JSON.stringify(name)}`);
+        assert.deepEqual(await firstEvent(d, name, k % 3 === 2 ? 300 : 5000), k % 3 === 2 ? undefined : [0, 1 + (k % 3)], `restart of ${JSON.stringify(name)}`);
       }
       assert.equal(fs.readdirSync(consumersDir(root)).length, cases.length);
     });
