@@ -31,6 +31,7 @@ kafkaSuite('kafka driver', (env) => {
       }
     },
     supportsHeaders: true,
+    producerRefusesRecreatedTopic: false,
     duplicateTopicMessage: (name) => `Topic already exists: ${name}`,
   });
 });

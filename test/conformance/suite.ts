@@ -55,6 +55,12 @@ export interface DriverHarness {
   createPeerDriver?(d: Driver): Promise<Driver>;
   /** Optional: the exact message of a duplicate createTopic (files: `Topic already exists: <name>`). */
   duplicateTopicMessage?(name: string): string;
+  /**
+   * Optional (default true): an idle producer refuses at once a topic deleted and created again under its name.
+   * Kafka producers write by name: ours notices the new topic id at its next metadata refresh (after an error, or
+   * metadata.max.age.ms, 10 s by default; tested in test/drivers/kafka/acceptance.test.ts).
+   */
+  producerRefusesRecreatedTopic?: boolean;
 }
 
 type BatchSize = number | 'adaptive';
@@ -335,6 +341,27 @@ export function driverConformanceSuite(h: DriverHarness): void {
         await assert.rejects(d.openTopic(name), DiasporaError);
       });
 
+      /** Deletes topic `name` through `other` and, with `recreate`, creates it again with 4 events of its own. */
+      async function deleteTopic(other: Driver, name: string, recreate: boolean): Promise<TopicHandle | undefined> {
+        await other.deleteTopic(name);
+        if (!recreate) return undefined;
+        // a deletion may complete in the background (Kafka): the name is taken for a moment
+        for (const deadline = Date.now() + 15000; ; ) {
+          try {
+            await other.createTopic(name, { options: h.topicOptions(1) });
+            break;
+          } catch (err) {
+            if (!(err instanceof DiasporaError) || Date.now() > deadline) throw err;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+        const t = await openTopic(other, name);
+        const fresh = await newProducer(t);
+        for (let i = 0; i < 4; i++) fresh.push({ fresh: i });
+        await within(fresh.flush(), 10000, 'flush of the new topic');
+        return t;
+      }
+
       for (const [by, recreate] of [['this driver', false], ['this driver', true], ['another driver instance', false], ['another driver instance', true]] as const) {
         if (by === 'another driver instance' && h.createPeerDriver === undefined) continue;
         const then = recreate ? ' and created again under its name' : '';
@@ -344,23 +371,7 @@ export function driverConformanceSuite(h: DriverHarness): void {
           await fill(t, 2);
           const consumers = [await newConsumer(t, '', { startFrom: 'earliest' }), await newConsumer(t, h.topicName('named'), { startFrom: 'earliest' })];
           for (const c of consumers) assert.deepEqual((await pullOne(c)).metadata.json, { seq: 0 });
-          const other = by === 'this driver' ? d : await peerDriver(d);
-          await other.deleteTopic(t.name);
-          // a deletion may complete in the background (Kafka): the name is taken for a moment
-          for (const deadline = Date.now() + 15000; recreate; ) {
-            try {
-              await other.createTopic(t.name, { options: h.topicOptions(1) });
-              break;
-            } catch (err) {
-              if (!(err instanceof DiasporaError) || Date.now() > deadline) throw err;
-              await new Promise((r) => setTimeout(r, 200));
-            }
-          }
-          if (recreate) {
-            const fresh = await newProducer(await openTopic(other, t.name));
-            for (let i = 0; i < 4; i++) fresh.push({ fresh: i });
-            await within(fresh.flush(), 10000, 'flush of the new topic');
-          }
+          await deleteTopic(by === 'this driver' ? d : await peerDriver(d), t.name, recreate);
           // { seq: 1 } may come first (read ahead before the deletion); then only TOPIC_NOT_FOUND (not a silent wait)
           for (const [k, c] of consumers.entries()) {
             const outcomes: string[] = [];
@@ -373,6 +384,27 @@ export function driverConformanceSuite(h: DriverHarness): void {
             }
             if (outcomes[0] === '{"seq":1}') outcomes.shift();
             assert.deepEqual(outcomes.slice(0, 2), [ErrorCodes.TOPIC_NOT_FOUND, ErrorCodes.TOPIC_NOT_FOUND], `consumer ${k === 0 ? 'anonymous' : 'named'}`);
+          }
+        });
+
+        if (recreate && h.producerRefusesRecreatedTopic === false) continue;
+        it(`a topic deleted by ${by}${then}: its producer's pushes reject with TOPIC_NOT_FOUND${recreate ? ', none lands in the new one' : ''}`, { timeout: 60000 }, async () => {
+          const d = await newDriver();
+          const t = await newTopic(d, 1);
+          const p = await newProducer(t);
+          assert.equal(await within(p.push({ seq: 0 }).wait(), 15000, 'push before the deletion'), 0n);
+          const fresh = await deleteTopic(by === 'this driver' ? d : await peerDriver(d), t.name, recreate);
+          for (let seq = 1; seq < 3; seq++) {
+            await assert.rejects(within(p.push({ seq }).wait(), 20000, `push ${seq} after the deletion`), (err: unknown) => {
+              assert.equal((err as DiasporaError).code, ErrorCodes.TOPIC_NOT_FOUND, String(err));
+              return true;
+            });
+          }
+          if (fresh !== undefined) {
+            const c = await newConsumer(fresh, '', { startFrom: 'earliest' });
+            const seen: Json[] = [];
+            for (let e = await c.pull().wait(2000); e !== undefined; e = await c.pull().wait(1000)) seen.push(e.metadata.json);
+            assert.deepEqual(seen, [0, 1, 2, 3].map((i) => ({ fresh: i })), 'the new topic holds only its own events');
           }
         });
       }

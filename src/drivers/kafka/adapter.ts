@@ -436,6 +436,8 @@ class PlatformaticProducer implements KafkaProducerClient {
   private producer: Promise<{ id: bigint; epoch: number }> | undefined;
   /** Next base sequence per `topic:partition`. */
   private readonly sequences = new Map<string, number>();
+  /** Each topic's id at its first send: a topic deleted and created again under the name has another, and is refused. */
+  private readonly topicIds = new Map<string, string>();
   private readonly order = new SequenceGuard();
   private readonly compression: { bitmask: number; compress: (records: Buffer) => Buffer } | undefined;
   private readonly retryDelayMs: number;
@@ -571,6 +573,16 @@ class PlatformaticProducer implements KafkaProducerClient {
     }
     const byLeader = new Map<number, PartitionBatch[]>();
     for (const b of batches) {
+      const id = md.topics.get(b.topic)?.id;
+      if (id !== undefined) {
+        const known = this.topicIds.get(b.topic);
+        if (known === undefined) this.topicIds.set(b.topic, id);
+        else if (id !== known) {
+          // the records were meant for the topic that was deleted, not for a new one of the same name
+          fail(b, new KafkaClientError(`Topic ${b.topic} was deleted (a topic of the same name was created since)`, 'protocol', ['UNKNOWN_TOPIC_ID']), false);
+          continue;
+        }
+      }
       const admitted = this.order.admit(b.key, b.ordinal);
       if (!admitted.send) {
         if (admitted.dead !== undefined) failures.push({ batch: b, err: admitted.dead, retriable: false });

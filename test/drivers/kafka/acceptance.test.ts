@@ -284,6 +284,40 @@ kafkaSuite('kafka driver acceptance (kafka-octopus.md §11)', (env: KafkaEnv) =>
     await t.close();
   });
 
+  it('a producer whose topic was deleted and created again under its name refuses the new topic once its metadata is refreshed (metadata.max.age.ms): TOPIC_NOT_FOUND, nothing written to it', { timeout: 40000 }, async () => {
+    const props = { 'bootstrap.servers': env.bootstrap, 'metadata.max.age.ms': 500 };
+    const own = await Driver.create('kafka', { kafka: props });
+    try {
+      const name = await topic('recreated', 1);
+      const t = await own.openTopic(name);
+      const p = await t.producer();
+      assert.equal(await p.push({ seq: 0 }).wait(), 0n);
+      await d.deleteTopic(name);
+      // the deletion completes in the background: "already exists" (marked for deletion) for a moment
+      for (const deadline = Date.now() + 15000; ; ) {
+        try {
+          await d.createTopic(name, { options: { num_partitions: 1, replication_factor: 1 } });
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      await new Promise((r) => setTimeout(r, 1500)); // past metadata.max.age.ms: the next send sees the new topic id
+      await assert.rejects(p.push({ seq: 1 }).wait(15000), { code: 'DIASPORA_TOPIC_NOT_FOUND', message: `Topic ${name} was deleted` });
+      await p.close().catch(() => undefined);
+      await t.close();
+      const c = await (await d.openTopic(name)).consumer('', { startFrom: 'earliest' });
+      try {
+        assert.equal(await c.pull().wait(1500), undefined, 'the new topic got a record of the old producer');
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
   it('§11.4 acknowledge 10 of 20, close: the next consumer of that name starts at 10 (a Kafka group offset)', { timeout: 30000 }, async () => {
     const name = await topic('restart', 1);
     const group = uniqueName('grp');
