@@ -50,6 +50,14 @@ async function waitHalted(d: CtlProcess, tos: string[], because: string, failure
   assert.ok(await waitFor(() => tos.every(halted), 10_000, 20), `${failure}\n${d.stderr}`);
 }
 
+/** The policy into `other` goes on (it holds `n` events), the daemon still runs, and SIGTERM stops it with exit 0. */
+async function otherGoesOn(d: CtlProcess, root: string, n: number): Promise<void> {
+  assert.ok(await waitFor(async () => (await countEvents(root, 'other')) === n, 10_000, 20), d.stderr);
+  assert.ok(d.running, d.stderr);
+  const { code } = await d.stop(10_000);
+  assert.equal(code, 0, d.stderr);
+}
+
 /** The source partition of each destination event, in destination order (from `diaspora-src`). */
 function sourcePartitions(events: { headers: Record<string, string> }[]): number[] {
   return events.map((e) => Number(/#(\d+)@\d+$/.exec(e.headers['diaspora-src'] ?? '')?.[1]));
@@ -95,10 +103,7 @@ describe('forward: events copied as stored (fast path)', () => {
       await produce(s.root, 'src', Array.from({ length: 10 }, (_, i) => ({ metadata: { i: 10 + i } })));
       // it used to retry for ever (state `retrying`, and a --stop-at-end run never ended)
       await waitHalted(d, ['dst', 'viafilter'], 'the topic no longer exists', 'the policies whose destination was deleted did not halt');
-      assert.ok(await waitFor(async () => (await countEvents(s.root, 'other')) === 20, 10_000, 20), d.stderr);
-      assert.ok(d.running, d.stderr);
-      const { code } = await d.stop(10_000);
-      assert.equal(code, 0, d.stderr);
+      await otherGoesOn(d, s.root, 20);
     } finally {
       d?.kill();
       s.cleanup();
@@ -123,10 +128,7 @@ describe('forward: events copied as stored (fast path)', () => {
       await waitHalted(d, ['dst', 'viafilter'], 'Topic src was deleted', 'the policies whose source was deleted did not halt');
       assert.deepEqual([await countEvents(s.root, 'dst'), await countEvents(s.root, 'viafilter')], [10, 10], 'nothing of the new topic forwarded');
       await produce(s.root, 'src2', [{ metadata: { other: 1 } }]);
-      assert.ok(await waitFor(async () => (await countEvents(s.root, 'other')) === 1, 10_000, 20), d.stderr);
-      assert.ok(d.running, d.stderr);
-      const { code } = await d.stop(10_000);
-      assert.equal(code, 0, d.stderr);
+      await otherGoesOn(d, s.root, 1);
     } finally {
       d?.kill();
       s.cleanup();
